@@ -1,0 +1,73 @@
+"""Loading the raw customer table and the documented cleaning rule."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from churnops import schema
+
+logger = logging.getLogger(__name__)
+
+
+def load_raw(path: str | Path) -> pd.DataFrame:
+    """Read the CSV exactly as a producer delivered it.
+
+    Types are inferred by pandas, as for any raw file, and no value is changed: a blank
+    ``TotalCharges`` stays a blank string so that validation can see it.
+    """
+    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+
+
+def content_hash(path: str | Path) -> str:
+    """sha256 of the file's bytes: the data version logged with every model."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class CleaningReport:
+    rows: int
+    blank_total_charges_filled: int
+
+
+def clean(raw: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
+    """Apply the cleaning rule to validated raw data and return typed columns.
+
+    Rule (see data/README.md): ``TotalCharges`` is blank exactly for customers with
+    ``tenure == 0``, who have not been billed yet, so their total charge is 0.0. The raw
+    suite has already rejected a blank for any customer with ``tenure > 0``, so the rule
+    never has to guess.
+    """
+    df = raw.copy()
+    total = df["TotalCharges"].astype("string").str.strip()
+    blank = total.isna() | (total == "")
+    if (df.loc[blank, "tenure"] != 0).any():
+        raise ValueError("TotalCharges is blank for a customer with tenure > 0; validate first.")
+    df["TotalCharges"] = pd.to_numeric(total.mask(blank, "0"), errors="raise").astype(float)
+    for column in schema.FEATURES:
+        if column.kind in ("integer", "binary"):
+            df[column.name] = df[column.name].astype("int64")
+        elif column.kind == "numeric":
+            df[column.name] = df[column.name].astype("float64")
+        elif column.kind == "categorical":
+            df[column.name] = df[column.name].astype(str)
+    df[schema.ID_COLUMN] = df[schema.ID_COLUMN].astype(str)
+    report = CleaningReport(rows=len(df), blank_total_charges_filled=int(blank.sum()))
+    logger.info(
+        "Cleaning rule: %d blank TotalCharges (all with tenure 0) set to 0.0.",
+        report.blank_total_charges_filled,
+    )
+    return df, report
+
+
+def label(df: pd.DataFrame) -> pd.Series:
+    """The binary target: 1 for churned."""
+    return (df[schema.TARGET] == schema.TARGET_POSITIVE).astype("int64")

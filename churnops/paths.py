@@ -1,0 +1,50 @@
+"""Where files live. Everything the project writes goes under one state folder.
+
+The state folder is ``<project>/.churnops`` unless ``CHURNOPS_HOME`` points elsewhere
+(the tests use a temporary one).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+RAW_DATA = PROJECT_ROOT / "data" / "raw" / "telco_customer_churn.csv"
+CONFIG_DIR = PROJECT_ROOT / "configs"
+FEATURE_REPO = PROJECT_ROOT / "feature_repo"
+
+
+def state_dir() -> Path:
+    """The project's state folder, created on first use."""
+    path = Path(os.environ.get("CHURNOPS_HOME", PROJECT_ROOT / ".churnops")).resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def mlflow_dir() -> Path:
+    path = state_dir() / "mlflow"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def mlflow_tracking_uri() -> str:
+    """The local MLflow backend: SQLite inside the state folder."""
+    return f"sqlite:///{mlflow_dir() / 'mlflow.db'}"
+
+
+def mlflow_artifact_root() -> str:
+    return (mlflow_dir() / "artifacts").as_uri()
+
+
+def feast_dir() -> Path:
+    """Feast's registry, offline source and online store (local stack)."""
+    path = state_dir() / "feast"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def reports_dir() -> Path:
+    path = state_dir() / "reports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -48,3 +48,14 @@ def reports_dir() -> Path:
     path = state_dir() / "reports"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def export_state_env() -> Path:
+    """Export ``CHURNOPS_HOME`` as an absolute path so other tools see the same state folder.
+
+    Feast's ``feature_store.yaml`` refers to ``${CHURNOPS_HOME}``; call this before opening
+    the feature store.
+    """
+    path = state_dir()
+    os.environ["CHURNOPS_HOME"] = str(path)
+    return path

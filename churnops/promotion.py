@@ -1,0 +1,67 @@
+"""The promotion gate: may a challenger take the champion alias?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from churnops import schema
+from churnops.config import GateSettings
+
+
+@dataclass(frozen=True)
+class GateDecision:
+    promote: bool
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        verdict = "promote" if self.promote else "keep the champion"
+        return f"{verdict}: " + "; ".join(self.reasons)
+
+
+def fairness_failures(metrics: dict[str, float], gate: GateSettings) -> list[str]:
+    failures = []
+    for attribute in schema.SENSITIVE_FEATURES:
+        for kind, limit in (("equal_opportunity_diff", gate.max_equal_opportunity_diff),
+                            ("demographic_parity_diff", gate.max_demographic_parity_diff)):
+            value = metrics[f"fairness_{attribute}_{kind}"]
+            if value > limit:
+                failures.append(f"{attribute} {kind} {value:.3f} > {limit:.3f}")
+    return failures
+
+
+def decide(
+    challenger: dict[str, float], champion: dict[str, float] | None, gate: GateSettings
+) -> GateDecision:
+    """Compare holdout metrics of the challenger and the current champion on the same rows.
+
+    The challenger must pass the absolute floor and the fairness limits, and must beat the
+    champion's ROC-AUC by ``min_improvement``. Every check contributes a reason.
+    """
+    reasons: list[str] = []
+    ok = True
+    auc = challenger["test_roc_auc"]
+    if auc < gate.min_roc_auc:
+        ok = False
+        reasons.append(f"holdout ROC-AUC {auc:.4f} is below the floor {gate.min_roc_auc:.4f}")
+    unfair = fairness_failures(challenger, gate)
+    if unfair:
+        ok = False
+        reasons.append("fairness limits exceeded: " + ", ".join(unfair))
+    if champion is None:
+        reasons.append("no current champion")
+    else:
+        delta = auc - champion["test_roc_auc"]
+        if delta < gate.min_improvement:
+            ok = False
+            reasons.append(
+                f"ROC-AUC {auc:.4f} vs champion {champion['test_roc_auc']:.4f} on the same "
+                f"holdout: {delta:+.4f} is less than the required margin {gate.min_improvement}"
+            )
+        else:
+            reasons.append(
+                f"ROC-AUC {auc:.4f} beats champion {champion['test_roc_auc']:.4f} by {delta:+.4f}"
+            )
+    if ok and not unfair:
+        reasons.insert(0, f"passes the floor ({auc:.4f} >= {gate.min_roc_auc}) and fairness limits")
+    return GateDecision(ok, reasons)

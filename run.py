@@ -1,0 +1,159 @@
+"""churnops command line: run the pipelines and manage the champion model.
+
+    python run.py --pipeline training          # validate, features, train, register, gate
+    python run.py --pipeline feature           # validate and publish features to Feast
+    python run.py --pipeline all               # every pipeline, in order
+    python run.py --history | --promote N | --rollback
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from churnops import paths
+
+PIPELINES = ("feature", "training")
+ORDER_OF_ALL = ("feature", "training")
+MLFLOW_UI = "http://127.0.0.1:5000"
+LOCAL_DASHBOARD = "http://127.0.0.1:8237"
+
+logger = logging.getLogger("churnops")
+
+
+def _setup() -> None:
+    """Quiet third-party chatter and make ZenML resolve sources from the project root."""
+    os.environ.setdefault("CHURNOPS_HOME", str(paths.state_dir()))
+    os.environ.setdefault("ZENML_AUTO_OPEN_DASHBOARD", "false")
+    for noisy in ("great_expectations", "feast", "alembic", "mlflow.store"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    from zenml.utils import source_utils
+
+    source_utils.set_custom_source_root(str(paths.PROJECT_ROOT))
+
+
+def _client():
+    from zenml.client import Client
+
+    from stacks.local import ensure_local_stack
+
+    client = Client()
+    stack = ensure_local_stack(client)
+    click.echo(f"Active stack: {stack}")
+    return client
+
+
+def _mlflow_client(client):
+    registry = client.active_stack.model_registry
+    if registry is None:
+        raise click.ClickException("The active stack has no model registry.")
+    return registry.mlflow_client
+
+
+def _pipeline(name: str):
+    if name == "feature":
+        from pipelines.feature import feature_pipeline
+
+        return feature_pipeline
+    from pipelines.training import training_pipeline
+
+    return training_pipeline
+
+
+def _run(client, name: str, config: Path | None, no_cache: bool) -> None:
+    from churnops import tracking
+
+    pipeline = _pipeline(name)
+    config_path = config or paths.CONFIG_DIR / f"{name}.yaml"
+    tracker = client.active_stack.experiment_tracker
+    if tracker is not None:
+        tracking.ensure_experiment(tracker.get_tracking_uri(), pipeline.name)
+    click.echo(f"Running the {name} pipeline with {config_path} ...")
+    started = time.monotonic()
+    options = {"config_path": str(config_path)}
+    if no_cache:
+        options["enable_cache"] = False
+    run = pipeline.with_options(**options)()
+    click.echo(f"\n{name} pipeline finished in {time.monotonic() - started:.0f} s.")
+    _where_to_look(client, run)
+
+
+def _where_to_look(client, run) -> None:
+    """Print the dashboard URL, the MLflow run, the registered version and report paths."""
+    from zenml.utils.dashboard_utils import get_run_url
+
+    run = client.get_pipeline_run(run.id)
+    url = get_run_url(run)
+    click.echo("\nWhere to look:")
+    if url:
+        click.echo(f"  ZenML run:       {url}")
+    else:
+        click.echo(f"  ZenML run:       {run.name} (id {run.id})")
+        click.echo(f"                   start the dashboard with `zenml login --local`, then "
+                   f"{LOCAL_DASHBOARD}/projects/{run.project.name}/runs/{run.id}")
+    steps = run.steps
+    if "log_model" in steps:
+        mlflow_run_id = steps["log_model"].outputs["mlflow_run_id"][0].load()
+        experiment_id = _mlflow_client(client).get_run(mlflow_run_id).info.experiment_id
+        from churnops.tracking import run_url
+
+        click.echo(f"  MLflow run:      {run_url(experiment_id, mlflow_run_id, MLFLOW_UI)}")
+        click.echo(f"                   (start the UI with `mlflow ui --backend-store-uri "
+                   f"{client.active_stack.experiment_tracker.get_tracking_uri()}`)")
+    if "promotion_gate" in steps:
+        decision = steps["promotion_gate"].outputs["promotion_decision"][0].load()
+        verdict = "promoted to @champion" if decision["promoted"] else "registered, not promoted"
+        click.echo(f"  Model version:   churn-model v{decision['model_version']} ({verdict}); "
+                   f"champion is v{decision['champion_after']}")
+        click.echo("                   " + "; ".join(decision["reasons"]))
+    click.echo(f"  Reports:         {paths.reports_dir()}")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--pipeline", "pipeline_name", type=click.Choice([*PIPELINES, "all"]),
+              help="Pipeline to run; 'all' runs every pipeline in order.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Run config YAML (default: configs/<pipeline>.yaml).")
+@click.option("--no-cache", is_flag=True, help="Run every step even if a cached result exists.")
+@click.option("--promote", "promote_version", metavar="VERSION",
+              help="Give the champion alias to this version (skips the gate; recorded).")
+@click.option("--rollback", is_flag=True, help="Give the alias back to the previous champion.")
+@click.option("--history", "show_history", is_flag=True, help="Print the promotion history.")
+def main(pipeline_name: str | None, config: Path | None, no_cache: bool,
+         promote_version: str | None, rollback: bool, show_history: bool) -> None:
+    """Run churnops pipelines on the active ZenML stack (the local stack by default)."""
+    if not (pipeline_name or promote_version or rollback or show_history):
+        raise click.UsageError("Nothing to do: give --pipeline, --promote, --rollback or --history.")
+    if config and pipeline_name == "all":
+        raise click.UsageError("--config applies to one pipeline; 'all' uses configs/<name>.yaml.")
+    _setup()
+    client = _client()
+    from churnops import registry
+
+    if promote_version:
+        event = registry.promote(_mlflow_client(client), promote_version)
+        click.echo(f"churn-model v{event.version} is now @champion "
+                   f"(was v{event.previous_champion}).")
+    if rollback:
+        try:
+            event = registry.rollback(_mlflow_client(client))
+        except RuntimeError as error:
+            raise click.ClickException(str(error)) from error
+        click.echo(f"Rolled back: churn-model v{event.version} is @champion again "
+                   f"(was v{event.previous_champion}).")
+    if show_history:
+        mlflow_client = _mlflow_client(client)
+        registry.ensure_registered_model(mlflow_client)
+        click.echo(registry.format_history(registry.history(mlflow_client)))
+    if pipeline_name:
+        for name in ORDER_OF_ALL if pipeline_name == "all" else (pipeline_name,):
+            _run(client, name, config, no_cache)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Stack definitions and the custom ZenML stack components they use."""

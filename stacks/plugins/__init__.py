@@ -1,0 +1,1 @@
+"""Custom ZenML flavors, registered with ``zenml <component> flavor register <source>``."""

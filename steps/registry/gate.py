@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import mlflow
+import pandas as pd
+from zenml import log_metadata, step
+from zenml.client import Client
+
+from churnops import REGISTERED_MODEL_NAME, data, registry, schema
+from churnops.config import TrainingSettings
+from churnops.modeling.evaluation import Evaluation, evaluate
+from churnops.promotion import decide
+from steps.training.evaluate import business_config
+
+logger = logging.getLogger(__name__)
+
+
+@step(enable_cache=False)
+def promotion_gate(
+    model_version: str, holdout: pd.DataFrame, holdout_evaluation: dict,
+    settings: TrainingSettings,
+) -> Annotated[dict, "promotion_decision"]:
+    """Re-score the champion on this run's holdout and move the alias only for a clear winner."""
+    model_registry = Client().active_stack.model_registry
+    model_registry.configure_mlflow()  # points mlflow.* at the stack's backend
+    client = model_registry.mlflow_client
+    champion = registry.champion_version(client)
+    champion_metrics = None
+    if champion is not None:
+        model = mlflow.sklearn.load_model(f"models:/{REGISTERED_MODEL_NAME}/{champion.version}")
+        threshold = float(champion.tags.get("decision_threshold", 0.5))
+        X, y = holdout[list(schema.FEATURE_NAMES)], data.label(holdout)
+        champion_metrics = evaluate(model, X, y, business_config(settings), threshold).metrics()
+    challenger_metrics = Evaluation(**holdout_evaluation).metrics()
+    decision = decide(challenger_metrics, champion_metrics, settings.gate)
+    previous = champion.version if champion else None
+    if decision.promote:
+        registry.set_champion(client, model_version, "promoted", decision.summary)
+    else:
+        registry.record(client, registry.HistoryEvent(
+            "rejected", model_version, previous, decision.summary))
+    result = {
+        "model_version": model_version,
+        "promoted": decision.promote,
+        "champion_before": previous,
+        "champion_after": model_version if decision.promote else previous,
+        "reasons": decision.reasons,
+        "challenger_roc_auc": challenger_metrics["test_roc_auc"],
+        "champion_roc_auc": champion_metrics["test_roc_auc"] if champion_metrics else None,
+    }
+    log_metadata({k: v for k, v in result.items() if v is not None},
+                 artifact_name="promotion_decision", infer_artifact=True)
+    logger.info("Promotion gate for version %s: %s", model_version, decision.summary)
+    return result

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+import mlflow
+import pandas as pd
+from mlflow.models import infer_signature
+from sklearn.pipeline import Pipeline
+from zenml import step
+from zenml.types import MarkdownString
+
+from churnops import REGISTERED_MODEL_NAME, paths, schema, tracking
+from churnops.config import TrainingSettings
+from churnops.modeling.candidates import SKOPS_TRUSTED_TYPES
+from churnops.modeling.evaluation import Evaluation, predict_proba
+from churnops.modeling.model_card import TrainingSetup, render_model_card
+from churnops.modeling.tuning import CandidateScore
+from churnops.validation import build_feature_suite, suite_to_json
+from steps.training.evaluate import business_config
+
+MODEL_ARTIFACT_PATH = "model"
+FEATURE_SUITE_PATH = "validation/feature_suite.json"
+"""Where the GX suite that serving validates requests with is stored in the model's run."""
+
+
+@step(experiment_tracker=True, enable_cache=False)
+def log_model(
+    model: Pipeline,
+    train: pd.DataFrame,
+    holdout_evaluation: dict,
+    candidate_scores: list,
+    permutation_importance: pd.DataFrame,
+    data_version: str,
+    settings: TrainingSettings,
+) -> tuple[Annotated[str, "mlflow_run_id"], Annotated[str, "model_uri"],
+           Annotated[MarkdownString, "model_card"]]:
+    """Log the model with its signature, lineage, environment, model card and GX suite."""
+    example = train[list(schema.FEATURE_NAMES)].head(5)
+    info = mlflow.sklearn.log_model(
+        model, name=MODEL_ARTIFACT_PATH, input_example=example,
+        signature=infer_signature(example, predict_proba(model, example)),
+        skops_trusted_types=list(SKOPS_TRUSTED_TYPES),
+    )
+    mlflow.set_tags({"data_version": data_version, "git_commit": tracking.git_commit(),
+                     **tracking.environment_tags()})
+    mlflow.log_param("data_version", data_version)
+    mlflow.log_artifact(str(paths.PROJECT_ROOT / "requirements.txt"), "environment")
+    mlflow.log_dict(suite_to_json(build_feature_suite()), FEATURE_SUITE_PATH)
+    evaluation = Evaluation(**holdout_evaluation)
+    scores = [CandidateScore(**score) for score in candidate_scores]
+    card = render_model_card(
+        model_name=REGISTERED_MODEL_NAME,
+        data_sources={str(paths.RAW_DATA.relative_to(paths.PROJECT_ROOT)): data_version},
+        setup=TrainingSetup(
+            seed=settings.seed, test_size=settings.test_size, cv_folds=settings.cv_folds,
+            n_train=len(train), n_test=evaluation.n_customers,
+            threshold_source="out-of-fold predictions on the training split",
+        ),
+        results=scores,
+        search_spaces=settings.candidates,
+        selected=scores[0],
+        evaluation=evaluation,
+        business=business_config(settings),
+        importances=permutation_importance,
+    )
+    mlflow.log_text(card, "model_card.md")
+    return mlflow.active_run().info.run_id, info.model_uri, MarkdownString(card)

@@ -1,0 +1,105 @@
+"""Shared fixtures. Everything a test session writes goes to one temporary folder.
+
+The session gets its own ZenML store (``ZENML_CONFIG_PATH``) and its own state folder
+(``CHURNOPS_HOME``: MLflow's SQLite backend, Feast's registry and stores, reports), so the
+tests run against the real local stack without touching a developer's own. The variables
+are set here, before anything imports ZenML, and the folder is removed at the end.
+
+Expensive things exist once per session: one applied and materialized Feast repo, and one
+trained model from one real training pipeline run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+SESSION_DIR = Path(tempfile.mkdtemp(prefix="churnops-tests-"))
+os.environ["ZENML_CONFIG_PATH"] = str(SESSION_DIR / "zenml")
+os.environ["CHURNOPS_HOME"] = str(SESSION_DIR / "state")
+os.environ["ZENML_ANALYTICS_OPT_IN"] = "false"
+os.environ["ZENML_AUTO_OPEN_DASHBOARD"] = "false"
+os.environ["ZENML_LOGGING_VERBOSITY"] = "WARN"
+
+from churnops import data, paths  # noqa: E402
+
+TEST_CONFIGS = Path(__file__).parent / "configs"
+REQUIRE_SERVICES = os.environ.get("CHURNOPS_REQUIRE_SERVICES") == "1"
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip when a real service is absent; under CHURNOPS_REQUIRE_SERVICES=1 (CI), fail."""
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return
+    except OSError as error:
+        reason = f"{name} is not reachable at {host}:{port} ({error})"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason}; CHURNOPS_REQUIRE_SERVICES=1 makes this mandatory.")
+    pytest.skip(reason)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def clean_customers() -> pd.DataFrame:
+    return data.clean(data.load_raw(paths.RAW_DATA))[0]
+
+
+@pytest.fixture(scope="session")
+def zenml_client():
+    """A client of the session's ZenML store, with the local stack registered and active."""
+    from zenml.client import Client
+    from zenml.utils import source_utils
+
+    from stacks.local import ensure_local_stack
+
+    source_utils.set_custom_source_root(str(paths.PROJECT_ROOT))
+    client = Client()
+    ensure_local_stack(client)
+    return client
+
+
+@pytest.fixture(scope="session")
+def feature_store(clean_customers: pd.DataFrame):
+    """The project's Feast repo, applied and materialized once in the session's state folder."""
+    from churnops import features
+
+    store = features.open_store()
+    features.publish(store, clean_customers)
+    return store
+
+
+@pytest.fixture(scope="session")
+def training_run(zenml_client, feature_store):
+    """One real run of the training pipeline on the local stack (fast test grid)."""
+    from pipelines.training import training_pipeline
+
+    from churnops import tracking
+
+    tracking.ensure_experiment(
+        zenml_client.active_stack.experiment_tracker.get_tracking_uri(), training_pipeline.name
+    )
+    run = training_pipeline.with_options(config_path=str(TEST_CONFIGS / "training.yaml"))()
+    return zenml_client.get_pipeline_run(run.id)
+
+
+@pytest.fixture(scope="session")
+def mlflow_client(zenml_client):
+    from mlflow import MlflowClient
+
+    return MlflowClient(zenml_client.active_stack.experiment_tracker.get_tracking_uri())
+
+
+@pytest.fixture()
+def state_dir() -> Iterator[Path]:
+    yield paths.state_dir()

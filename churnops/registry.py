@@ -90,7 +90,7 @@ def set_champion(
     client.get_model_version(name, version)  # raises if the version does not exist
     current = champion_version(client, name)
     client.set_registered_model_alias(name, CHAMPION_ALIAS, version)
-    recorded = HistoryEvent(event, version, current.version if current else None, reason)
+    recorded = HistoryEvent(event, version, str(current.version) if current else None, reason)
     record(client, recorded, name)
     return recorded
 

@@ -6,12 +6,12 @@ from typing import Annotated
 import mlflow
 import pandas as pd
 from zenml import log_metadata, step
-from zenml.client import Client
 
 from churnops import REGISTERED_MODEL_NAME, data, registry, schema
 from churnops.config import TrainingSettings
 from churnops.modeling.evaluation import Evaluation, evaluate
 from churnops.promotion import decide
+from steps.registry.model_registry import active_model_registry
 from steps.training.evaluate import business_config
 
 logger = logging.getLogger(__name__)
@@ -23,9 +23,7 @@ def promotion_gate(
     settings: TrainingSettings,
 ) -> Annotated[dict, "promotion_decision"]:
     """Re-score the champion on this run's holdout and move the alias only for a clear winner."""
-    model_registry = Client().active_stack.model_registry
-    model_registry.configure_mlflow()  # points mlflow.* at the stack's backend
-    client = model_registry.mlflow_client
+    client = active_model_registry().mlflow_client
     champion = registry.champion_version(client)
     champion_metrics = None
     if champion is not None:
@@ -35,7 +33,7 @@ def promotion_gate(
         champion_metrics = evaluate(model, X, y, business_config(settings), threshold).metrics()
     challenger_metrics = Evaluation(**holdout_evaluation).metrics()
     decision = decide(challenger_metrics, champion_metrics, settings.gate)
-    previous = champion.version if champion else None
+    previous = str(champion.version) if champion else None
     if decision.promote:
         registry.set_champion(client, model_version, "promoted", decision.summary)
     else:

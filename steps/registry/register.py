@@ -4,10 +4,10 @@ import logging
 from typing import Annotated
 
 from zenml import get_step_context, step
-from zenml.client import Client
 from zenml.model_registries.base_model_registry import ModelRegistryModelMetadata
 
 from churnops import REGISTERED_MODEL_NAME
+from steps.registry.model_registry import active_model_registry
 
 logger = logging.getLogger(__name__)
 
@@ -17,7 +17,7 @@ def register_model_version(
     mlflow_run_id: str, model_uri: str, holdout_evaluation: dict, data_version: str
 ) -> Annotated[str, "model_version"]:
     """Register the logged model as a new version of ``churn-model`` in the stack's registry."""
-    registry = Client().active_stack.model_registry
+    registry = active_model_registry()
     context = get_step_context()
     version = registry.register_model_version(
         name=REGISTERED_MODEL_NAME,

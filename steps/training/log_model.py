@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import warnings
 from typing import Annotated
 
 import mlflow
@@ -36,11 +37,14 @@ def log_model(
            Annotated[MarkdownString, "model_card"]]:
     """Log the model with its signature, lineage, environment, model card and GX suite."""
     example = train[list(schema.FEATURE_NAMES)].head(5)
-    info = mlflow.sklearn.log_model(
-        model, name=MODEL_ARTIFACT_PATH, input_example=example,
-        signature=infer_signature(example, predict_proba(model, example)),
-        skops_trusted_types=list(SKOPS_TRUSTED_TYPES),
-    )
+    with warnings.catch_warnings():
+        # Integer inputs are intended: the schema has no missing values by contract.
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        info = mlflow.sklearn.log_model(
+            model, name=MODEL_ARTIFACT_PATH, input_example=example,
+            signature=infer_signature(example, predict_proba(model, example)),
+            skops_trusted_types=list(SKOPS_TRUSTED_TYPES),
+        )
     mlflow.set_tags({"data_version": data_version, "git_commit": tracking.git_commit(),
                      **tracking.environment_tags()})
     mlflow.log_param("data_version", data_version)

@@ -26,28 +26,29 @@ EXPECTED_DTYPES = {
 
 
 @pytest.fixture(scope="module")
-def clean_df() -> pd.DataFrame:
-    return data.clean(data.load_raw(paths.RAW_DATA))[0]
+def clean_df(clean_customers: pd.DataFrame) -> pd.DataFrame:
+    return clean_customers
 
 
 @pytest.fixture(scope="module")
-def store(
+def store(feature_store: FeatureStore) -> FeatureStore:
+    """The session's applied and materialized repo (see conftest)."""
+    return feature_store
+
+
+@pytest.fixture(scope="module")
+def isolated_store(
     tmp_path_factory: pytest.TempPathFactory, clean_df: pd.DataFrame
 ) -> Iterator[FeatureStore]:
-    """A fresh state folder with the real data written, applied and materialized once."""
-    previous = os.environ.get("CHURNOPS_HOME")
+    """A second state folder for tests that rewrite the offline source."""
+    previous = os.environ["CHURNOPS_HOME"]
     os.environ["CHURNOPS_HOME"] = str(tmp_path_factory.mktemp("churnops_home"))
     try:
-        features.write_offline_source(features.to_offline_frame(clean_df))
         feature_store = features.open_store()
-        features.apply(feature_store)
-        features.materialize(feature_store)
+        features.publish(feature_store, clean_df)
         yield feature_store
     finally:
-        if previous is None:
-            os.environ.pop("CHURNOPS_HOME", None)
-        else:
-            os.environ["CHURNOPS_HOME"] = previous
+        os.environ["CHURNOPS_HOME"] = previous
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +115,7 @@ def test_apply_is_idempotent(store: FeatureStore) -> None:
 
 
 @pytest.fixture
-def later_snapshot(store: FeatureStore, clean_df: pd.DataFrame) -> Iterator[pd.Timestamp]:
+def later_snapshot(isolated_store: FeatureStore, clean_df: pd.DataFrame) -> Iterator[pd.Timestamp]:
     """Append a later snapshot with new MonthlyCharges for one customer, then restore."""
     observed_at = features.SNAPSHOT_TIME + timedelta(days=30)
     changed = clean_df[clean_df[schema.ID_COLUMN] == KNOWN_CUSTOMER].assign(MonthlyCharges=99.5)
@@ -126,11 +127,11 @@ def later_snapshot(store: FeatureStore, clean_df: pd.DataFrame) -> Iterator[pd.T
         yield pd.Timestamp(observed_at)
     finally:
         features.write_offline_source(original)
-        features.materialize(store)
+        features.materialize(isolated_store)
 
 
 def test_point_in_time_join_picks_the_snapshot_current_at_each_timestamp(
-    store: FeatureStore, later_snapshot: pd.Timestamp
+    isolated_store: FeatureStore, later_snapshot: pd.Timestamp
 ) -> None:
     day = pd.Timedelta(days=1)
     entities = pd.DataFrame(
@@ -144,7 +145,7 @@ def test_point_in_time_join_picks_the_snapshot_current_at_each_timestamp(
         }
     )
 
-    result = features.historical_features(store, entities)
+    result = features.historical_features(isolated_store, entities)
 
     assert len(result) == 3
     # Before the first snapshot nothing is known yet; afterwards each row sees the latest.
@@ -154,10 +155,10 @@ def test_point_in_time_join_picks_the_snapshot_current_at_each_timestamp(
 
 
 def test_materialize_serves_the_latest_snapshot(
-    store: FeatureStore, later_snapshot: pd.Timestamp
+    isolated_store: FeatureStore, later_snapshot: pd.Timestamp
 ) -> None:
-    features.materialize(store)
+    features.materialize(isolated_store)
 
-    online = features.online_features(store, [KNOWN_CUSTOMER])
+    online = features.online_features(isolated_store, [KNOWN_CUSTOMER])
 
     assert online["MonthlyCharges"].tolist() == [99.5]

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import click
@@ -23,13 +24,11 @@ ORDER_OF_ALL = ("feature", "training")
 MLFLOW_UI = "http://127.0.0.1:5000"
 LOCAL_DASHBOARD = "http://127.0.0.1:8237"
 
-logger = logging.getLogger("churnops")
-
-
 def _setup() -> None:
     """Quiet third-party chatter and make ZenML resolve sources from the project root."""
     os.environ.setdefault("CHURNOPS_HOME", str(paths.state_dir()))
     os.environ.setdefault("ZENML_AUTO_OPEN_DASHBOARD", "false")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     for noisy in ("great_expectations", "feast", "alembic", "mlflow.store"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     from zenml.utils import source_utils
@@ -78,9 +77,30 @@ def _run(client, name: str, config: Path | None, no_cache: bool) -> None:
     options = {"config_path": str(config_path)}
     if no_cache:
         options["enable_cache"] = False
-    run = pipeline.with_options(**options)()
+    try:
+        run = pipeline.with_options(**options)()
+    except RuntimeError as error:
+        _explain_failure(client, pipeline.name, error)
+        raise SystemExit(1) from error
     click.echo(f"\n{name} pipeline finished in {time.monotonic() - started:.0f} s.")
     _where_to_look(client, run)
+
+
+def _explain_failure(client, pipeline_name: str, error: Exception) -> None:
+    """Show the validation report when bad data stopped the run, else the error itself."""
+    run = client.get_pipeline(pipeline_name).runs[0]
+    step = run.steps.get("validate_raw_data")
+    report = step.outputs["raw_data_validation"][0].load() if step and step.outputs else None
+    if report is not None and not report.success:
+        click.echo("\n" + report.to_text(), err=True)
+        click.echo(
+            f"\nThe data failed validation, so nothing was trained or registered.\n"
+            f"HTML report: {paths.reports_dir() / 'raw_data_validation.html'}\n"
+            "Fix the data (or, if the data is right and the rule is wrong, the schema in "
+            "churnops/schema.py) and run again.", err=True)
+    else:
+        click.echo(f"\nThe {pipeline_name} run {run.name} failed: {error}\n"
+                   "The step logs above say why; the dashboard shows them too.", err=True)
 
 
 def _where_to_look(client, run) -> None:
@@ -128,9 +148,11 @@ def main(pipeline_name: str | None, config: Path | None, no_cache: bool,
          promote_version: str | None, rollback: bool, show_history: bool) -> None:
     """Run churnops pipelines on the active ZenML stack (the local stack by default)."""
     if not (pipeline_name or promote_version or rollback or show_history):
-        raise click.UsageError("Nothing to do: give --pipeline, --promote, --rollback or --history.")
+        raise click.UsageError(
+            "Nothing to do: give --pipeline, --promote, --rollback or --history.")
     if config and pipeline_name == "all":
-        raise click.UsageError("--config applies to one pipeline; 'all' uses configs/<name>.yaml.")
+        raise click.UsageError(
+            "--config applies to one pipeline; 'all' uses configs/<name>.yaml.")
     _setup()
     client = _client()
     from churnops import registry

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
 import logging
-import importlib.util
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path

@@ -82,9 +82,8 @@ def feature_store(clean_customers: pd.DataFrame):
 @pytest.fixture(scope="session")
 def training_run(zenml_client, feature_store):
     """One real run of the training pipeline on the local stack (fast test grid)."""
-    from pipelines.training import training_pipeline
-
     from churnops import tracking
+    from pipelines.training import training_pipeline
 
     tracking.ensure_experiment(
         zenml_client.active_stack.experiment_tracker.get_tracking_uri(), training_pipeline.name

@@ -107,7 +107,9 @@ def _params(params: Mapping[str, Any]) -> str:
     return "; ".join(f"`{key}`={value}" for key, value in params.items()) or "defaults"
 
 
-def _selection_section(selected: CandidateScore, evaluation: Evaluation, setup: TrainingSetup) -> str:
+def _selection_section(
+    selected: CandidateScore, evaluation: Evaluation, setup: TrainingSetup
+) -> str:
     return (
         "## Selection\n\n"
         f"- Model: **{selected.name}**, the candidate with the best mean CV ROC-AUC "

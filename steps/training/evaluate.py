@@ -49,7 +49,9 @@ def choose_threshold(model: Pipeline, train: pd.DataFrame, settings: TrainingSet
 def evaluate_on_holdout(
     model: Pipeline, holdout: pd.DataFrame, decision_threshold: float,
     settings: TrainingSettings,
-) -> tuple[Annotated[dict, "holdout_evaluation"], Annotated[pd.DataFrame, "permutation_importance"]]:
+) -> tuple[
+    Annotated[dict, "holdout_evaluation"], Annotated[pd.DataFrame, "permutation_importance"]
+]:
     """Holdout ROC/PR-AUC, thresholded metrics, business value, fairness, importance, plots."""
     X, y = holdout[list(schema.FEATURE_NAMES)], data.label(holdout)
     business = business_config(settings)

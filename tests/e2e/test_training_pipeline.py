@@ -165,3 +165,27 @@ def test_corrupted_data_stops_the_pipeline_and_leaves_the_registry_alone(
         failed.steps["register_model_version"].status.value != "completed"
     assert len(mlflow_client.search_model_versions(
         f"name='{REGISTERED_MODEL_NAME}'")) == versions_before
+
+
+def test_cli_history_promote_and_rollback(training_run, mlflow_client) -> None:
+    from click.testing import CliRunner
+
+    from run import main
+
+    champion = str(mlflow_client.get_model_version_by_alias(
+        REGISTERED_MODEL_NAME, CHAMPION_ALIAS).version)
+    latest = str(max(int(v.version) for v in mlflow_client.search_model_versions(
+        f"name='{REGISTERED_MODEL_NAME}'")))
+    runner = CliRunner()
+
+    promoted = runner.invoke(main, ["--promote", latest])
+    assert promoted.exit_code == 0, promoted.output
+    assert f"v{latest} is now @champion" in promoted.output
+    rolled_back = runner.invoke(main, ["--rollback"])
+    assert rolled_back.exit_code == 0, rolled_back.output
+    assert str(mlflow_client.get_model_version_by_alias(
+        REGISTERED_MODEL_NAME, CHAMPION_ALIAS).version) == champion
+    history = runner.invoke(main, ["--history"])
+    assert history.exit_code == 0
+    for event in ("promoted", "manual_promote", "rollback"):
+        assert event in history.output

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from feast import FeatureStore
 
-from churnops import data, features, paths, schema
+from churnops import features, schema
 
 KNOWN_CUSTOMER = "7590-VHVEG"
 UNKNOWN_CUSTOMER = "0000-NOSUCH"

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -31,19 +29,6 @@ os.environ["ZENML_LOGGING_VERBOSITY"] = "WARN"
 from churnops import data, paths  # noqa: E402
 
 TEST_CONFIGS = Path(__file__).parent / "configs"
-REQUIRE_SERVICES = os.environ.get("CHURNOPS_REQUIRE_SERVICES") == "1"
-
-
-def require_service(name: str, host: str, port: int) -> None:
-    """Skip when a real service is absent; under CHURNOPS_REQUIRE_SERVICES=1 (CI), fail."""
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return
-    except OSError as error:
-        reason = f"{name} is not reachable at {host}:{port} ({error})"
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{reason}; CHURNOPS_REQUIRE_SERVICES=1 makes this mandatory.")
-    pytest.skip(reason)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -97,8 +82,3 @@ def mlflow_client(zenml_client):
     from mlflow import MlflowClient
 
     return MlflowClient(zenml_client.active_stack.experiment_tracker.get_tracking_uri())
-
-
-@pytest.fixture()
-def state_dir() -> Iterator[Path]:
-    yield paths.state_dir()

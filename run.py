@@ -31,6 +31,12 @@ def _setup() -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     for noisy in ("great_expectations", "feast", "alembic", "mlflow.store"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    stacks_logger = logging.getLogger("stacks")  # stack registration happens before ZenML logs
+    stacks_logger.setLevel(logging.INFO)
+    stacks_logger.addHandler(handler)
+    stacks_logger.propagate = False
     from zenml.utils import source_utils
 
     source_utils.set_custom_source_root(str(paths.PROJECT_ROOT))

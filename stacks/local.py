@@ -59,8 +59,7 @@ def ensure_local_stack(client: Client) -> str:
     A stack the user picked with ``zenml stack set`` stays active. Returns the name of
     the stack the run will use.
     """
-    if register_stack(client, STACK_NAME, components(), flavors()):
-        logger.info("Registered the '%s' stack.", STACK_NAME)
+    register_stack(client, STACK_NAME, components(), flavors())
     active = client.active_stack_model.name
     if active == BARE_DEFAULT_STACK:
         client.activate_stack(STACK_NAME)

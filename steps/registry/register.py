@@ -8,6 +8,7 @@ from zenml.model_registries.base_model_registry import ModelRegistryModelMetadat
 
 from churnops import REGISTERED_MODEL_NAME
 from steps.registry.model_registry import active_model_registry
+from steps.training.log_model import FEATURE_SUITE_PATH
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ def register_model_version(
         "decision_threshold": holdout_evaluation["threshold"],
         "test_roc_auc": holdout_evaluation["roc_auc"],
         "data_version": data_version,
+        "validation_suite": f"runs:/{mlflow_run_id}/{FEATURE_SUITE_PATH}",
     }.items():
         client.set_model_version_tag(REGISTERED_MODEL_NAME, version.version, key, str(value))
     logger.info("Registered %s version %s.", REGISTERED_MODEL_NAME, version.version)

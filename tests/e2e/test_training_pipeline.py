@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -63,6 +64,12 @@ def test_first_run_trains_registers_and_promotes(training_run, mlflow_client) ->
     assert {"roc_curve.png", "pr_curve.png", "calibration.png",
             "confusion_matrix.png"} <= plots
     assert champion.tags["decision_threshold"]
+    suite = mlflow_client.download_artifacts(run.info.run_id, "validation/feature_suite.json",
+                                             str(paths.state_dir()))
+    assert champion.tags["validation_suite"].endswith("validation/feature_suite.json")
+    from churnops.validation import suite_from_json
+
+    assert suite_from_json(json.loads(Path(suite).read_text())).name == "churn_features"
 
 
 def test_model_has_signature_and_loads_from_the_registry(training_run, mlflow_client,

@@ -87,3 +87,23 @@ def test_zenml_cli_describes_the_local_stack(zenml_client) -> None:
     rows = dict(re.findall(r"│ ([A-Z_]+)\s+│ (\S+)\s+│", output))
     rows.pop("COMPONENT_TYPE")  # the header
     assert rows == {component_type: name for component_type, (name, _) in EXPECTED.items()}
+
+
+def test_data_validator_profiles_drift_with_evidently(zenml_client, clean_customers) -> None:
+    """The same component runs Evidently reports (ZenML's Evidently validator, inherited)."""
+    from zenml.integrations.evidently.metrics import EvidentlyMetricConfig
+
+    columns = ["tenure", "MonthlyCharges", "Contract"]
+    reference = clean_customers[columns].iloc[:2000]
+    shifted = clean_customers[columns].iloc[2000:4000].assign(
+        MonthlyCharges=lambda df: df["MonthlyCharges"] * 1.5)
+
+    report = zenml_client.active_stack.data_validator.data_profiling(
+        dataset=reference, comparison_dataset=shifted,
+        profile_list=[EvidentlyMetricConfig.metric("ColumnDriftMetric",
+                                                   column_name="MonthlyCharges",
+                                                   stattest="wasserstein")],
+    )
+    result = report.as_dict()["metrics"][0]["result"]
+    assert result["column_name"] == "MonthlyCharges"
+    assert result["drift_detected"] is True

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from churnops import data, paths, schema
 from churnops.modeling import plots
-from churnops.modeling.candidates import CANDIDATES, build_pipeline
+from churnops.modeling.candidates import CANDIDATES, SKOPS_TRUSTED_TYPES, build_pipeline
 from churnops.modeling.evaluation import (
     BusinessConfig,
     Evaluation,
@@ -83,6 +83,16 @@ def test_each_candidate_fits_and_scores_probabilities(name, splits):
     proba = predict_proba(pipeline, X_test)
     assert proba.shape == (len(X_test),)
     assert ((proba >= 0) & (proba <= 1)).all()
+
+
+@pytest.mark.parametrize("name", CANDIDATES)
+def test_candidates_need_only_the_reviewed_skops_types(name, splits):
+    import skops.io
+
+    X_train, _, y_train, _ = splits
+    model = build_pipeline(name, seed=0).fit(X_train.head(500), y_train.head(500))
+    untrusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
+    assert set(untrusted) <= set(SKOPS_TRUSTED_TYPES)
 
 
 def test_unknown_candidate_is_rejected():

@@ -2,12 +2,14 @@
 
     python run.py --pipeline training          # validate, features, train, register, gate
     python run.py --pipeline feature           # validate and publish features to Feast
+    python run.py --pipeline inference         # score every customer with the champion
     python run.py --pipeline all               # every pipeline, in order
     python run.py --history | --promote N | --rollback
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -19,8 +21,12 @@ import click
 
 from churnops import paths
 
-PIPELINES = ("feature", "training")
-ORDER_OF_ALL = ("feature", "training")
+PIPELINES = {  # name -> (module, pipeline function), imported only when run
+    "feature": ("pipelines.feature", "feature_pipeline"),
+    "training": ("pipelines.training", "training_pipeline"),
+    "inference": ("pipelines.inference", "inference_pipeline"),
+}
+ORDER_OF_ALL = ("feature", "training", "inference")
 MLFLOW_UI = "http://127.0.0.1:5000"
 LOCAL_DASHBOARD = "http://127.0.0.1:8237"
 
@@ -61,13 +67,8 @@ def _mlflow_client(client):
 
 
 def _pipeline(name: str):
-    if name == "feature":
-        from pipelines.feature import feature_pipeline
-
-        return feature_pipeline
-    from pipelines.training import training_pipeline
-
-    return training_pipeline
+    module, function = PIPELINES[name]
+    return getattr(importlib.import_module(module), function)
 
 
 def _run(client, name: str, config: Path | None, no_cache: bool) -> None:
@@ -137,6 +138,11 @@ def _where_to_look(client, run) -> None:
         click.echo(f"  Model version:   churn-model v{decision['model_version']} ({verdict}); "
                    f"champion is v{decision['champion_after']}")
         click.echo("                   " + "; ".join(decision["reasons"]))
+    if "score_customers" in steps:
+        predictions = steps["score_customers"].outputs["batch_predictions"][0]
+        click.echo(f"  Predictions:     {predictions.run_metadata['path']} "
+                   f"({predictions.run_metadata['rows']} customers, artifact "
+                   f"'batch_predictions' v{predictions.version})")
     click.echo(f"  Reports:         {paths.reports_dir()}")
 
 

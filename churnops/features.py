@@ -219,6 +219,13 @@ def training_entities(clean_df: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def scoring_entities(customer_ids: Iterable[str], at: datetime | None = None) -> pd.DataFrame:
+    """The entity frame for batch scoring: each customer as known at ``at`` (default now)."""
+    ids = [str(customer_id) for customer_id in customer_ids]
+    when = pd.Timestamp(at or datetime.now(UTC))
+    return pd.DataFrame({schema.ENTITY_KEY: ids, EVENT_TIMESTAMP: [when] * len(ids)})
+
+
 def historical_features(store: FeatureStore, entity_df: pd.DataFrame) -> pd.DataFrame:
     """Point-in-time correct features of the ``churn_model`` service for ``entity_df``.
 

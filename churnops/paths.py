@@ -22,10 +22,14 @@ def state_dir() -> Path:
     return path
 
 
-def mlflow_dir() -> Path:
-    path = state_dir() / "mlflow"
+def _subdir(name: str) -> Path:
+    path = state_dir() / name
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def mlflow_dir() -> Path:
+    return _subdir("mlflow")
 
 
 def mlflow_tracking_uri() -> str:
@@ -33,21 +37,19 @@ def mlflow_tracking_uri() -> str:
     return f"sqlite:///{mlflow_dir() / 'mlflow.db'}"
 
 
-def mlflow_artifact_root() -> str:
-    return (mlflow_dir() / "artifacts").as_uri()
-
-
 def feast_dir() -> Path:
     """Feast's registry, offline source and online store (local stack)."""
-    path = state_dir() / "feast"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _subdir("feast")
 
 
 def reports_dir() -> Path:
-    path = state_dir() / "reports"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """The latest validation reports as HTML."""
+    return _subdir("reports")
+
+
+def predictions_dir() -> Path:
+    """Batch inference outputs (parquet), one file per run."""
+    return _subdir("predictions")
 
 
 def export_state_env() -> Path:

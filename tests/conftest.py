@@ -77,8 +77,11 @@ def training_run(zenml_client, feature_store):
     return zenml_client.get_pipeline_run(run.id)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture()
 def mlflow_client(zenml_client):
-    from mlflow import MlflowClient
+    """A client of the session's MLflow backend; ``mlflow.*`` calls go there too."""
+    import mlflow
 
-    return MlflowClient(zenml_client.active_stack.experiment_tracker.get_tracking_uri())
+    uri = zenml_client.active_stack.experiment_tracker.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    return mlflow.MlflowClient(uri)

@@ -13,7 +13,7 @@ from zenml.types import MarkdownString
 from churnops import REGISTERED_MODEL_NAME, paths, schema, tracking
 from churnops.config import TrainingSettings
 from churnops.modeling.candidates import SKOPS_TRUSTED_TYPES
-from churnops.modeling.evaluation import Evaluation, predict_proba
+from churnops.modeling.evaluation import Evaluation
 from churnops.modeling.model_card import TrainingSetup, render_model_card
 from churnops.modeling.tuning import CandidateScore
 from churnops.validation import build_feature_suite, suite_to_json
@@ -42,8 +42,10 @@ def log_model(
         warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
         info = mlflow.sklearn.log_model(
             model, name=MODEL_ARTIFACT_PATH, input_example=example,
-            signature=infer_signature(example, predict_proba(model, example)),
+            signature=infer_signature(example, model.predict_proba(example)),
             skops_trusted_types=list(SKOPS_TRUSTED_TYPES),
+            # Model servers answer with class probabilities, [[p(no churn), p(churn)], ...].
+            pyfunc_predict_fn="predict_proba",
         )
     mlflow.set_tags({"data_version": data_version, "git_commit": tracking.git_commit(),
                      **tracking.environment_tags()})

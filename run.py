@@ -4,6 +4,9 @@
     python run.py --pipeline feature           # validate and publish features to Feast
     python run.py --pipeline inference         # score every customer with the champion
     python run.py --pipeline all               # every pipeline, in order
+    python run.py --pipeline deployment [--strategy basic|shadow|canary] [--canary-share F]
+    python run.py --pipeline deployment --status | --promote-canary | --rollback-canary
+    python run.py --serve [--host 127.0.0.1] [--port 8080]
     python run.py --history | --promote N | --rollback
 """
 
@@ -25,8 +28,9 @@ PIPELINES = {  # name -> (module, pipeline function), imported only when run
     "feature": ("pipelines.feature", "feature_pipeline"),
     "training": ("pipelines.training", "training_pipeline"),
     "inference": ("pipelines.inference", "inference_pipeline"),
+    "deployment": ("pipelines.deployment", "deployment_pipeline"),
 }
-ORDER_OF_ALL = ("feature", "training", "inference")
+ORDER_OF_ALL = ("feature", "training", "inference", "deployment")
 MLFLOW_UI = "http://127.0.0.1:5000"
 LOCAL_DASHBOARD = "http://127.0.0.1:8237"
 
@@ -71,17 +75,26 @@ def _pipeline(name: str):
     return getattr(importlib.import_module(module), function)
 
 
-def _run(client, name: str, config: Path | None, no_cache: bool) -> None:
+def _options(name: str, config: Path | None, deployment: dict) -> dict:
+    """Run options: the config file, with the deployment flags merged into it."""
+    config_path = config or paths.CONFIG_DIR / f"{name}.yaml"
+    click.echo(f"Running the {name} pipeline with {config_path} ...")
+    if name != "deployment":
+        return {"config_path": str(config_path)}
+    from pipelines.deployment import build_run_config
+
+    return build_run_config(config_path=config_path, **deployment)
+
+
+def _run(client, name: str, config: Path | None, no_cache: bool, deployment: dict) -> None:
     from churnops import tracking
 
     pipeline = _pipeline(name)
-    config_path = config or paths.CONFIG_DIR / f"{name}.yaml"
     tracker = client.active_stack.experiment_tracker
     if tracker is not None:
         tracking.ensure_experiment(tracker.get_tracking_uri(), pipeline.name)
-    click.echo(f"Running the {name} pipeline with {config_path} ...")
     started = time.monotonic()
-    options = {"config_path": str(config_path)}
+    options = _options(name, config, deployment)
     if no_cache:
         options["enable_cache"] = False
     try:
@@ -143,7 +156,16 @@ def _where_to_look(client, run) -> None:
         click.echo(f"  Predictions:     {predictions.run_metadata['path']} "
                    f"({predictions.run_metadata['rows']} customers, artifact "
                    f"'batch_predictions' v{predictions.version})")
+    if "publish_live_deployment" in steps:
+        from steps.deployment.commands import status
+
+        click.echo("  Live deployment:\n" + _indent(status(), 19))
+        click.echo("                   serve it with `python run.py --serve`")
     click.echo(f"  Reports:         {paths.reports_dir()}")
+
+
+def _indent(text: str, width: int) -> str:
+    return "\n".join(" " * width + line for line in text.splitlines())
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -156,15 +178,36 @@ def _where_to_look(client, run) -> None:
               help="Give the champion alias to this version (skips the gate; recorded).")
 @click.option("--rollback", is_flag=True, help="Give the alias back to the previous champion.")
 @click.option("--history", "show_history", is_flag=True, help="Print the promotion history.")
+@click.option("--strategy", type=click.Choice(["basic", "shadow", "canary"]),
+              help="Deployment strategy (default from configs/deployment.yaml).")
+@click.option("--canary-share", type=click.FloatRange(0, 1),
+              help="Share of traffic the canary answers.")
+@click.option("--model-version", metavar="N",
+              help="Version to deploy (basic) or to try as the candidate (shadow/canary).")
+@click.option("--status", "show_status", is_flag=True,
+              help="Show what is live: versions, strategy, traffic shares, endpoints.")
+@click.option("--promote-canary", is_flag=True,
+              help="Make the live shadow/canary candidate the champion.")
+@click.option("--rollback-canary", is_flag=True,
+              help="Stop the live shadow/canary candidate; the champion serves alone.")
+@click.option("--serve", is_flag=True, help="Run the prediction service in the foreground.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address for --serve.")
+@click.option("--port", default=8080, show_default=True, help="Port for --serve.")
 def main(pipeline_name: str | None, config: Path | None, no_cache: bool,
-         promote_version: str | None, rollback: bool, show_history: bool) -> None:
+         promote_version: str | None, rollback: bool, show_history: bool,
+         strategy: str | None, canary_share: float | None, model_version: str | None,
+         show_status: bool, promote_canary: bool, rollback_canary: bool,
+         serve: bool, host: str, port: int) -> None:
     """Run churnops pipelines on the active ZenML stack (the local stack by default)."""
-    if not (pipeline_name or promote_version or rollback or show_history):
-        raise click.UsageError(
-            "Nothing to do: give --pipeline, --promote, --rollback or --history.")
+    if not (pipeline_name or promote_version or rollback or show_history or show_status
+            or promote_canary or rollback_canary or serve):
+        raise click.UsageError("Nothing to do: see --help.")
     if config and pipeline_name == "all":
         raise click.UsageError(
             "--config applies to one pipeline; 'all' uses configs/<name>.yaml.")
+    if serve:
+        _serve(host, port)
+        return
     _setup()
     client = _client()
     from churnops import registry
@@ -184,9 +227,31 @@ def main(pipeline_name: str | None, config: Path | None, no_cache: bool,
         mlflow_client = _mlflow_client(client)
         registry.ensure_registered_model(mlflow_client)
         click.echo(registry.format_history(registry.history(mlflow_client)))
-    if pipeline_name:
+    if promote_canary or rollback_canary:
+        from steps.deployment import commands
+
+        try:
+            live = commands.promote_canary() if promote_canary else commands.rollback_canary()
+        except RuntimeError as error:
+            raise click.ClickException(str(error)) from error
+        click.echo(f"churn-model v{live.champion.version} now serves all traffic.")
+    deployment = {"strategy": strategy, "canary_share": canary_share,
+                  "model_version": model_version}
+    if pipeline_name and not (show_status and pipeline_name == "deployment"):
         for name in ORDER_OF_ALL if pipeline_name == "all" else (pipeline_name,):
-            _run(client, name, config, no_cache)
+            _run(client, name, config, no_cache, deployment)
+    if show_status:
+        from steps.deployment.commands import status
+
+        click.echo(status())
+
+
+def _serve(host: str, port: int) -> None:
+    """The prediction service, configured from the environment (see serving/settings.py)."""
+    os.environ.setdefault("CHURNOPS_HOME", str(paths.state_dir()))
+    from serving.server import serve
+
+    serve(host, port)
 
 
 if __name__ == "__main__":

@@ -97,7 +97,9 @@ def main() -> None:
     features = rows[list(schema.FEATURE_NAMES)].to_dict("split")["data"]
 
     model_port, service_port = free_port(), free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}
+    # `mlflow models serve` runs `uvicorn` from PATH: put this interpreter's bin first.
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     workdir = Path(tempfile.mkdtemp(prefix="churnops-bench-"))
     suite = MlflowClient(tracking_uri).download_artifacts(
         champion.run_id, "validation/feature_suite.json", str(workdir))

@@ -1,0 +1,1 @@
+"""Deployment steps: resolve versions, start model servers, smoke-test, publish."""

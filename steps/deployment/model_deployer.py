@@ -1,0 +1,165 @@
+"""Model servers through the active stack's model deployer.
+
+Everything here uses the ``BaseModelDeployer`` API, so it works with any deployer flavor.
+The one flavor-specific part is the service configuration: each flavor has its own config
+class. ``SERVER_CONFIGS`` maps a flavor to the function that builds it; the local stack's
+``mlflow`` deployer is the one implemented, a Seldon or KServe adapter would sit beside it.
+
+One server serves one registry version and is named after it (service name
+``zenml-churn-model-v<N>``, pipeline step name ``deploy_model_server.v<N>``), so a champion
+and a candidate always run on separate servers, and a promotion keeps the candidate's
+server running instead of starting another one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from uuid import UUID
+
+from zenml.client import Client
+from zenml.model_deployers import BaseModelDeployer
+from zenml.models.v2.misc.service import ServiceType
+from zenml.services import BaseService, ServiceConfig
+
+from churnops import REGISTERED_MODEL_NAME
+from churnops.deployment import RegistryVersion
+
+logger = logging.getLogger(__name__)
+
+DEPLOYMENT_PIPELINE = "churn_deployment"
+SERVER_STEP = "deploy_model_server"
+STOP_TIMEOUT = 30
+
+
+def server_name(version: str) -> str:
+    """The model server of a version: ``churn-model-v<N>``."""
+    return f"{REGISTERED_MODEL_NAME}-v{version}"
+
+
+def mlflow_server_config(version: RegistryVersion, timeout: int) -> tuple[ServiceConfig,
+                                                                         ServiceType]:
+    """Adapter for the ``mlflow`` flavor: a local MLflow scoring server for one version.
+
+    The server daemon runs ``uvicorn`` found on ``PATH``, so the interpreter's own ``bin``
+    folder goes first on it: a virtualenv's Python called without activating the
+    virtualenv would otherwise start a daemon that exits at once (status 127).
+    """
+    from zenml.integrations.mlflow.services.mlflow_deployment import (
+        MLFlowDeploymentConfig,
+        MLFlowDeploymentService,
+    )
+
+    interpreter_bin = str(Path(sys.executable).parent)
+    if os.environ.get("PATH", "").split(os.pathsep)[0] != interpreter_bin:
+        os.environ["PATH"] = os.pathsep.join([interpreter_bin, os.environ.get("PATH", "")])
+    config = MLFlowDeploymentConfig(
+        name=server_name(version.version),
+        model_uri=version.model_uri,
+        model_name=REGISTERED_MODEL_NAME,
+        registry_model_name=REGISTERED_MODEL_NAME,
+        registry_model_version=version.version,
+        pipeline_name=DEPLOYMENT_PIPELINE,
+        pipeline_step_name=f"{SERVER_STEP}.v{version.version}",
+        timeout=timeout,
+    )
+    return config, MLFlowDeploymentService.SERVICE_TYPE
+
+
+SERVER_CONFIGS: dict[str, Callable[[RegistryVersion, int], tuple[ServiceConfig, ServiceType]]] = {
+    "mlflow": mlflow_server_config,
+}
+"""Model deployer flavor -> builder of its service configuration for one version."""
+
+
+def active_model_deployer() -> BaseModelDeployer:
+    """The active stack's model deployer."""
+    deployer = Client().active_stack.model_deployer
+    if deployer is None:
+        raise RuntimeError(
+            "The active stack has no model deployer. Use the 'local' stack "
+            "(`zenml stack set local`) or add a model deployer to this one."
+        )
+    return deployer
+
+
+def server_config(
+    deployer: BaseModelDeployer, version: RegistryVersion, timeout: int
+) -> tuple[ServiceConfig, ServiceType]:
+    """The deployer flavor's service configuration for ``version``."""
+    build = SERVER_CONFIGS.get(deployer.flavor)
+    if build is None:
+        raise NotImplementedError(
+            f"No server configuration for model deployer flavor '{deployer.flavor}'; "
+            f"supported: {sorted(SERVER_CONFIGS)}."
+        )
+    return build(version, timeout)
+
+
+def start_server(version: RegistryVersion, timeout: int) -> BaseService:
+    """A running server for ``version``: the one already running, or a new one.
+
+    A stopped server of the version is deleted and started afresh. Raises if the server
+    does not come up within ``timeout`` seconds (and stops what was started).
+    """
+    deployer = active_model_deployer()
+    config, service_type = server_config(deployer, version, timeout)
+    for service in deployer.find_model_server(
+        service_name=config.service_name, service_type=service_type
+    ):
+        if service.is_running:
+            logger.info("Reusing the running server %s for version %s.",
+                        service.uuid, version.version)
+            return service
+        _delete(deployer, service.uuid)
+    # Continuous mode matches servers by pipeline and step name, which name the version.
+    # The default mode would match on the whole configuration, but ZenML 0.98 ignores the
+    # configuration filter and would hand back another version's server.
+    service = deployer.deploy_model(config, service_type=service_type, timeout=timeout,
+                                    continuous_deployment_mode=True)
+    if not service.is_running:
+        message = service.get_service_status_message()
+        deployer.stop_model_server(service.uuid, timeout=STOP_TIMEOUT, force=True)
+        raise RuntimeError(
+            f"The server for version {version.version} did not start within {timeout} s: "
+            f"{message}"
+        )
+    return service
+
+
+def stop_server(service_id: str, delete: bool = True) -> None:
+    """Stop a model server; delete it (configuration and logs) unless ``delete`` is False.
+
+    A server that no longer exists is ignored.
+    """
+    deployer = active_model_deployer()
+    uuid = UUID(service_id)
+    if not deployer.find_model_server(service_uuid=uuid):
+        return
+    if delete:
+        _delete(deployer, uuid)
+    else:
+        deployer.stop_model_server(uuid, timeout=STOP_TIMEOUT, force=True)
+
+
+def _delete(deployer: BaseModelDeployer, uuid: UUID) -> None:
+    """Stop and delete a server; forget it even when its files are already gone."""
+    try:
+        deployer.delete_model_server(uuid, timeout=STOP_TIMEOUT, force=True)
+    except RuntimeError as error:
+        logger.warning("Forgetting model server %s, which could not be deleted: %s", uuid, error)
+        Client().delete_service(uuid)
+
+
+def server_state(service_id: str | None) -> str:
+    """The deployer's view of a server: ``running``, another state, or ``unknown``."""
+    if service_id is None:
+        return "unknown"
+    services = active_model_deployer().find_model_server(service_uuid=UUID(service_id))
+    if not services:
+        return "gone"
+    service = services[0]
+    return "running" if service.is_running else service.status.state.value

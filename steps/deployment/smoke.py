@@ -1,0 +1,89 @@
+"""Smoke-test a freshly started model server with real customers before it goes live."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import pandas as pd
+from zenml import log_metadata, step
+from zenml.client import Client
+
+from churnops import data, paths, schema
+from churnops.deployment import (
+    DeploymentEvent,
+    DeploymentHistory,
+    DeploymentPlan,
+    ModelEndpoint,
+    SmokeTestError,
+    SmokeTestResult,
+    probe_endpoint,
+    read_live,
+)
+from churnops.validation import suite_from_json
+from steps.deployment.model_deployer import stop_server
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_SEED = 7
+
+
+def sample_customers(size: int) -> pd.DataFrame:
+    """``size`` customers of the raw data set, cleaned; the same ones on every run."""
+    customers, _ = data.clean(data.load_raw(paths.RAW_DATA))
+    return customers[list(schema.FEATURE_NAMES)].sample(n=size, random_state=SAMPLE_SEED)
+
+
+def check_sample_against_suite(sample: pd.DataFrame, suite: dict) -> None:
+    """The sample must pass the version's validation suite, as requests to it will have to."""
+    validator = Client().active_stack.data_validator
+    try:
+        report = validator.data_validation(sample, suite=suite_from_json(suite))
+    except Exception as error:
+        raise SmokeTestError(f"the version's validation suite cannot be run: {error}") from error
+    if not report.success:
+        raise SmokeTestError("real customers fail the version's validation suite:\n"
+                             + report.to_text())
+
+
+def withdraw(plan: DeploymentPlan, endpoint: ModelEndpoint, reason: str) -> None:
+    """Stop a server that failed its smoke test, unless the live deployment uses it.
+
+    The server is stopped, not deleted, so its log stays for diagnosis. ``live.json`` is
+    left as it is, so the previous deployment keeps serving.
+    """
+    live = read_live()
+    in_use = {e.service_id for e in live.endpoints()} if live else set()
+    if endpoint.service_id and endpoint.service_id not in in_use:
+        stop_server(endpoint.service_id, delete=False)
+    DeploymentHistory().append(DeploymentEvent(
+        event="failed", strategy=plan.strategy, champion=plan.champion.version,
+        candidate=plan.candidate.version if plan.candidate else None,
+        reason=f"smoke test of v{endpoint.version} failed: {reason}"))
+
+
+@step(enable_cache=False)
+def smoke_test(
+    plan: DeploymentPlan, endpoint: ModelEndpoint, sample_size: int = 20,
+    request_timeout: float = 10.0,
+) -> Annotated[SmokeTestResult, "smoke_test"]:
+    """Send ``sample_size`` real customers one by one; every answer must be two probabilities.
+
+    On any failure the new server is stopped, the failure is recorded in the deployment
+    history, and the step fails: nothing is published, the previous deployment keeps serving.
+    """
+    sample = sample_customers(sample_size)
+    try:
+        check_sample_against_suite(sample, endpoint.validation_suite)
+        result = probe_endpoint(endpoint, sample.to_dict("records"), list(schema.FEATURE_NAMES),
+                                timeout=request_timeout)
+    except SmokeTestError as error:
+        withdraw(plan, endpoint, str(error))
+        raise SmokeTestError(
+            f"churn-model v{endpoint.version} failed its smoke test at {endpoint.endpoint}: "
+            f"{error}. Its server was stopped; the previous deployment is still live."
+        ) from error
+    log_metadata(result.model_dump(), artifact_name="smoke_test", infer_artifact=True)
+    logger.info("Smoke test of v%s passed: %d requests, p50 %.1f ms, p99 %.1f ms.",
+                result.version, result.requests, result.latency_p50_ms, result.latency_p99_ms)
+    return result

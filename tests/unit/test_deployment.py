@@ -1,0 +1,230 @@
+"""The live deployment description, its history, version choice, smoke checks and status."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from churnops import paths
+from churnops.deployment import (
+    CanaryBounds,
+    DeploymentEvent,
+    DeploymentHistory,
+    LiveDeployment,
+    ModelEndpoint,
+    SmokeTestError,
+    check_probabilities,
+    choose_versions,
+    format_status,
+    merge_overrides,
+    probe_endpoint,
+    read_live,
+    rollback_note,
+    write_live,
+)
+
+SUITE = {"name": "churn_features", "expectations": []}
+
+
+def endpoint(version: str, port: int = 8000) -> ModelEndpoint:
+    return ModelEndpoint(version=version, endpoint=f"http://127.0.0.1:{port}/invocations",
+                         threshold=0.43, validation_suite=SUITE, service_id=f"id-{version}")
+
+
+def canary(share: float = 0.1) -> LiveDeployment:
+    return LiveDeployment(strategy="canary", champion=endpoint("1"),
+                          candidate=endpoint("2", 8001), canary_share=share)
+
+
+# live.json ----------------------------------------------------------------------------------
+
+
+def test_live_json_round_trips_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    path = tmp_path / "live.json"
+    assert read_live(path) is None
+    write_live(canary(0.25), path)
+    write_live(canary(0.3), path)
+    assert read_live(path) == LiveDeployment.model_validate_json(path.read_text())
+    assert read_live(path).canary_share == 0.3
+    assert [p.name for p in tmp_path.iterdir()] == ["live.json"]
+    document = json.loads(path.read_text())
+    assert set(document) == {"strategy", "champion", "candidate", "canary_share", "bounds",
+                             "updated_at", "rollback"}
+    assert set(document["champion"]) == {"version", "endpoint", "threshold",
+                                         "validation_suite", "service_id"}
+    assert document["bounds"] == {"max_error_rate": 0.05, "min_agreement": 0.8,
+                                  "min_requests": 50}
+
+
+def test_default_paths_are_in_the_state_folder() -> None:
+    from churnops.deployment import live_deployment_path
+
+    assert live_deployment_path() == paths.state_dir() / "deployment" / "live.json"
+    assert DeploymentHistory().path == paths.state_dir() / "deployment" / "history.jsonl"
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"strategy": "basic", "candidate": endpoint("2")},
+    {"strategy": "canary"},
+    {"strategy": "shadow", "candidate": endpoint("2"), "canary_share": 0.2},
+    {"strategy": "canary", "candidate": endpoint("2"), "canary_share": 1.5},
+    {"strategy": "blue-green"},
+])
+def test_inconsistent_deployments_are_rejected(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        LiveDeployment(champion=endpoint("1"), **kwargs)
+
+
+def test_bounds_reject_unknown_keys() -> None:
+    with pytest.raises(ValueError):
+        CanaryBounds(max_error_rate=0.1, max_latency=3)
+
+
+def test_history_appends_in_order(tmp_path: Path) -> None:
+    history = DeploymentHistory(tmp_path / "history.jsonl")
+    assert history.events() == []
+    history.append(DeploymentEvent(event="deployed", strategy="basic", champion="1"))
+    history.append(DeploymentEvent(event="failed", strategy="canary", champion="1",
+                                   candidate="3", reason="smoke test failed"))
+    assert [(e.event, e.candidate) for e in history.events()] == [("deployed", None),
+                                                                  ("failed", "3")]
+
+
+# Choosing versions --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("strategy", "requested", "expected"), [
+    ("basic", None, ("2", None)),
+    ("basic", "3", ("3", None)),
+    ("canary", None, ("2", "10")),
+    ("shadow", "1", ("2", "1")),
+])
+def test_choose_versions(strategy: str, requested: str | None, expected: tuple) -> None:
+    assert choose_versions(strategy, requested, "2", ["1", "2", "3", "10"]) == expected
+
+
+@pytest.mark.parametrize(("strategy", "requested", "champion", "registered", "message"), [
+    ("basic", None, None, ["1"], "no champion"),
+    ("basic", "7", "1", ["1"], "not registered"),
+    ("canary", "2", None, ["1", "2"], "needs a champion"),
+    ("canary", "1", "1", ["1", "2"], "is the champion"),
+    ("shadow", None, "1", ["1"], "No version besides"),
+])
+def test_choose_versions_explains_what_is_missing(
+    strategy: str, requested: str | None, champion: str | None, registered: list[str],
+    message: str,
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        choose_versions(strategy, requested, champion, registered)
+
+
+# Smoke checks -------------------------------------------------------------------------------
+
+
+def test_probabilities_must_be_pairs_that_sum_to_one() -> None:
+    check_probabilities({"predictions": [[0.3, 0.7], [1, 0]]}, expected_rows=2)
+    for body in ({"predictions": [[0.3, 0.7]]}, {"predictions": [[0.3, 0.6], [0.5, 0.5]]},
+                 {"predictions": [[1.2, -0.2], [0.5, 0.5]]}, {"predictions": [0, 1]},
+                 {"error": "boom"}, [[0.5, 0.5], [0.5, 0.5]]):
+        with pytest.raises(SmokeTestError):
+            check_probabilities(body, expected_rows=2)
+
+
+class _Answers(BaseHTTPRequestHandler):
+    """Answers ``POST /invocations`` with the status and body the server was given."""
+
+    def do_POST(self) -> None:  # noqa: N802 (the handler API)
+        self.rfile.read(int(self.headers["Content-Length"]))
+        status, body = self.server.answer
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture()
+def server() -> Iterator[HTTPServer]:
+    httpd = HTTPServer(("127.0.0.1", 0), _Answers)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_probe_measures_latency_of_good_answers(server: HTTPServer) -> None:
+    server.answer = (200, '{"predictions": [[0.25, 0.75]]}')
+    target = endpoint("1", server.server_port)
+    result = probe_endpoint(target, [{"a": 1, "b": "x"}] * 5, ["a", "b"])
+    assert (result.version, result.requests) == ("1", 5)
+    assert 0 < result.latency_p50_ms <= result.latency_p99_ms
+
+
+@pytest.mark.parametrize(("answer", "message"), [
+    ((500, '{"error_code": "INTERNAL_ERROR"}'), "HTTP 500"),
+    ((200, "not json"), "not JSON"),
+    ((200, '{"predictions": [1]}'), "not a pair"),
+])
+def test_probe_fails_on_wrong_answers(server: HTTPServer, answer: tuple, message: str) -> None:
+    server.answer = answer
+    with pytest.raises(SmokeTestError, match=message):
+        probe_endpoint(endpoint("1", server.server_port), [{"a": 1}], ["a"])
+
+
+def test_probe_fails_when_nothing_listens() -> None:
+    with pytest.raises(SmokeTestError, match="no answer"):
+        probe_endpoint(endpoint("1", 9), [{"a": 1}], ["a"], timeout=2)
+
+
+# Status -------------------------------------------------------------------------------------
+
+
+def test_status_of_each_strategy() -> None:
+    assert "Nothing is deployed" in format_status(None)
+
+    basic = format_status(LiveDeployment(strategy="basic", champion=endpoint("1")),
+                          {"1": "running"})
+    assert "Strategy: basic" in basic
+    assert "churn-model v1" in basic and "100 %" in basic and "[running]" in basic
+
+    shadow = format_status(LiveDeployment(strategy="shadow", champion=endpoint("1"),
+                                          candidate=endpoint("2", 8001)))
+    assert "100 % copy" in shadow and ":8001/invocations" in shadow
+
+    status = format_status(canary(0.1), {"1": "running", "2": "gone"})
+    lines = status.splitlines()
+    assert "90 %" in lines[1] and "[running]" in lines[1]
+    assert "10 %" in lines[2] and "[gone]" in lines[2]
+    assert "agreement >= 0.8" in status
+
+
+def test_status_shows_the_last_rollback() -> None:
+    live = LiveDeployment(strategy="basic", champion=endpoint("1"),
+                          rollback=rollback_note("error rate 0.2 > 0.05", "2"))
+    assert "last rollback: reason: error rate 0.2 > 0.05, candidate: 2" in format_status(live)
+
+
+# Run configuration --------------------------------------------------------------------------
+
+
+def test_command_line_overrides_the_deployment_config() -> None:
+    config = yaml.safe_load((paths.CONFIG_DIR / "deployment.yaml").read_text())
+    defaults = config["parameters"]
+    assert (defaults["strategy"], defaults["canary_share"]) == ("basic", 0.1)
+    CanaryBounds(**defaults["bounds"])
+
+    assert merge_overrides(config) == config
+    merged = merge_overrides(config, strategy="canary", model_version=4)
+    assert merged["parameters"] == {**defaults, "strategy": "canary", "model_version": "4"}
+    assert config["parameters"] == defaults  # the loaded config is not changed
+    with pytest.raises(ValueError, match="strategy"):
+        merge_overrides(config, strategy="blue-green")

@@ -20,11 +20,11 @@ import hashlib
 import importlib.util
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pandas as pd
 from feast import Entity, FeatureService, FeatureStore, FeatureView, Project
@@ -260,6 +260,33 @@ def online_features(store: FeatureStore, customer_ids: Iterable[str]) -> pd.Data
     )
     frame = response.to_df()
     return _cast_features(frame[[schema.ENTITY_KEY, *schema.FEATURE_NAMES]])
+
+
+def online_feature_rows(
+    store: FeatureStore, customer_ids: Sequence[str]
+) -> list[dict[str, Any] | None]:
+    """The serving path: each customer's features as plain Python values, or ``None``.
+
+    Same values as ``online_features`` without building a DataFrame, which costs more
+    than the lookup itself. ``None`` marks a customer the online store does not know.
+    """
+    response = store.get_online_features(
+        features=_feature_service(store),
+        entity_rows=[{schema.ENTITY_KEY: str(customer_id)} for customer_id in customer_ids],
+        full_feature_names=False,
+    ).to_dict()
+    columns = [response[name] for name in schema.FEATURE_NAMES]
+    rows: list[dict[str, Any] | None] = []
+    for values in zip(*columns, strict=True):
+        known = any(value is not None for value in values)
+        rows.append(dict(zip(schema.FEATURE_NAMES, values, strict=True)) if known else None)
+    return rows
+
+
+@functools.cache
+def _feature_service(store: FeatureStore) -> FeatureService:
+    # Looked up once per store: a registry read costs more than an online lookup.
+    return store.get_feature_service(FEATURE_SERVICE)
 
 
 def _cast_features(frame: pd.DataFrame) -> pd.DataFrame:

@@ -30,6 +30,8 @@ from churnops import data, paths  # noqa: E402
 
 TEST_CONFIGS = Path(__file__).parent / "configs"
 
+pytest_plugins = ("tests.serving_fixtures",)  # the serving tests' shared fixtures
+
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     shutil.rmtree(SESSION_DIR, ignore_errors=True)

@@ -162,3 +162,18 @@ def test_materialize_serves_the_latest_snapshot(
     online = features.online_features(isolated_store, [KNOWN_CUSTOMER])
 
     assert online["MonthlyCharges"].tolist() == [99.5]
+
+
+def test_serving_rows_equal_the_online_frame(store: FeatureStore) -> None:
+    ids = [KNOWN_CUSTOMER, UNKNOWN_CUSTOMER, "3668-QPYBK"]
+    frame = features.online_features(store, ids)
+
+    rows = features.online_feature_rows(store, ids)
+
+    assert rows[1] is None
+    for row, record in zip((rows[0], rows[2]), frame.iloc[[0, 2]].to_dict("records"),
+                           strict=True):
+        assert row == {name: record[name] for name in schema.FEATURE_NAMES}
+        assert {name: type(value) for name, value in row.items()} == {
+            c.name: {"categorical": str, "numeric": float}.get(c.kind, int)
+            for c in schema.FEATURES}

@@ -1,0 +1,5 @@
+"""The churn model's online service: a FastAPI app in front of MLflow model servers.
+
+``serving.app.create_app`` builds the app from ``serving.settings.Settings``;
+``serving.server.serve`` runs it with uvicorn. See ``serving/README.md``.
+"""

@@ -1,0 +1,291 @@
+"""The FastAPI app: /predict, /predict/batch, /feedback, /health, /ready, /metrics."""
+
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Body, Depends, FastAPI, HTTPException, Request, Security, status
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import APIKeyHeader
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from serving.api_models import (
+    EXAMPLE_CUSTOMER_ID,
+    EXAMPLE_FEATURES,
+    FeedbackRequest,
+    FeedbackResponse,
+    Health,
+    PredictionResponse,
+    PredictRequest,
+    Readiness,
+    batch_request_model,
+)
+from serving.feature_source import OnlineFeatureSource
+from serving.inference_log import InferenceLog
+from serving.metrics import Metrics
+from serving.model_client import ModelClient
+from serving.predictor import (
+    InvalidFeaturesError,
+    Prediction,
+    Predictor,
+    ServiceUnavailableError,
+    UnknownCustomerError,
+)
+from serving.routing import LiveDeployment
+from serving.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+PREDICT_EXAMPLES = {
+    "by_id": {"summary": "By customer id (features from the online store)",
+              "value": {"customer_id": EXAMPLE_CUSTOMER_ID}},
+    "by_features": {"summary": "By features (the store is not read)",
+                    "value": {"features": EXAMPLE_FEATURES}},
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or wrong `X-API-Key` (when the service requires one)."},
+    404: {"description": "Unknown customer_id (or request_id, for feedback)."},
+    503: {"description": "A model server, the feature store or the inference log failed."},
+}
+
+
+@dataclass
+class Services:
+    """What the endpoints use; built at startup, closed at shutdown."""
+
+    deployment: LiveDeployment
+    models: ModelClient
+    features: OnlineFeatureSource
+    log: InferenceLog
+    predictor: Predictor
+
+    @classmethod
+    def start(cls, settings: Settings, metrics: Metrics) -> "Services":
+        deployment = LiveDeployment(settings.deployment_file, settings.model_override, metrics)
+        models = ModelClient(settings.model_timeout_s)
+        features = OnlineFeatureSource(settings.feature_repo)
+        log = InferenceLog(settings.inference_log_url)
+        predictor = Predictor(deployment, models, features, log, metrics)
+        return cls(deployment, models, features, log, predictor)
+
+    def close(self) -> None:
+        self.predictor.close()
+        self.models.close()
+        self.log.close()
+
+    def readiness(self) -> dict[str, str]:
+        """Each dependency's state: 'ok' or what is wrong."""
+        checks: dict[str, str] = {}
+        active = self.deployment.current()
+        checks["deployment"] = self.deployment.problem or "ok"
+        models = [] if active is None else [active.champion, active.candidate]
+        for model in filter(None, models):
+            checks[f"model:{model.variant}"] = _probe(
+                lambda m=model: self.models.ping(m.deployment.endpoint))
+        checks["feature_store"] = _probe(self.features.ping)
+        checks["inference_log"] = _probe(self.log.ping)
+        return checks
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service; dependencies are opened when the app starts (its lifespan)."""
+    settings = settings or Settings.from_env()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.services = Services.start(settings, metrics)
+        yield
+        app.state.services.close()
+
+    app = FastAPI(
+        title="churnops churn model",
+        version="1.0",
+        description=(
+            "Churn probabilities and retention decisions for Telco customers, from the "
+            "`churn-model` versions the deployment names (champion, shadow or canary). "
+            "Every answer is logged with its `request_id`; send the observed outcome to "
+            "`/feedback`."
+        ),
+        lifespan=lifespan,
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    _add_error_handlers(app)
+    guard = [Depends(_api_key_guard(settings.api_key))] if settings.api_key else []
+    BatchRequest = batch_request_model(settings.batch_limit)  # noqa: N806
+
+    def services(request: Request) -> Services:
+        return request.app.state.services
+
+    @app.post("/predict", response_model=PredictionResponse, dependencies=guard,
+              responses=ERROR_RESPONSES, tags=["predictions"])
+    def predict(
+        request: Request,
+        body: PredictRequest = Body(openapi_examples=PREDICT_EXAMPLES),  # noqa: B008
+        svc: Services = Depends(services),  # noqa: B008
+    ) -> PredictionResponse:
+        """Score one customer, by `customer_id` or by its full `features`."""
+        [answer] = _answer(request, svc, [body], batch=False)
+        return answer
+
+    @app.post("/predict/batch", response_model=list[PredictionResponse], dependencies=guard,
+              responses=ERROR_RESPONSES, tags=["predictions"],
+              description=f"Score up to {settings.batch_limit} requests at once. The batch "
+              "is answered or refused as a whole (404 if any customer is unknown, 422 naming "
+              "the item index of any invalid one).")
+    def predict_batch(
+        request: Request, body: BatchRequest, svc: Services = Depends(services)  # noqa: B008
+    ) -> list[PredictionResponse]:
+        return _answer(request, svc, body.requests, batch=True)
+
+    @app.post("/feedback", response_model=FeedbackResponse, status_code=status.HTTP_201_CREATED,
+              dependencies=guard, responses=ERROR_RESPONSES, tags=["feedback"])
+    def post_feedback(body: FeedbackRequest,
+                      svc: Services = Depends(services)) -> FeedbackResponse:  # noqa: B008
+        """Record whether a customer churned; joined to the prediction by `request_id` when
+        given, else to the customer's latest prediction."""
+        if body.request_id is not None:
+            answered, customer_id = svc.log.answered_customer(body.request_id)
+            if not answered:
+                raise HTTPException(404, f"unknown request_id {body.request_id}")
+            if customer_id not in (None, body.customer_id):
+                raise HTTPException(409, f"request {body.request_id} was for customer "
+                                         f"{customer_id}, not {body.customer_id}")
+        row_id = svc.log.record_feedback(body.customer_id, body.churned, body.request_id)
+        return FeedbackResponse(id=row_id, **body.model_dump())
+
+    @app.get("/health", response_model=Health, tags=["operations"])
+    def health() -> Health:
+        """The process is alive."""
+        return Health()
+
+    @app.get("/ready", response_model=Readiness, tags=["operations"],
+             responses={503: {"model": Readiness, "description": "A dependency is down."}})
+    def ready(svc: Services = Depends(services)) -> JSONResponse:  # noqa: B008
+        """200 when every model server, the feature store and the log answer; else 503."""
+        checks = svc.readiness()
+        ok = all(state == "ok" for state in checks.values())
+        body = Readiness(ready=ok, checks=checks).model_dump()
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    def prometheus_metrics() -> Response:
+        """Prometheus metrics in the text exposition format."""
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _answer(request: Request, svc: Services, bodies: list[PredictRequest], batch: bool
+            ) -> list[PredictionResponse]:
+    request.state.batch = batch
+    predictions = svc.predictor.predict(
+        [(b.customer_id, b.features.model_dump() if b.features else None) for b in bodies]
+    )
+    variants = {p.variant for p in predictions}
+    request.state.variant = variants.pop() if len(variants) == 1 else "mixed"
+    return [_response(p) for p in predictions]
+
+
+def _response(prediction: Prediction) -> PredictionResponse:
+    return PredictionResponse.model_validate(prediction, from_attributes=True)
+
+
+def _probe(check: Callable[[], None]) -> str:
+    try:
+        check()
+    except Exception as error:
+        return str(error) or type(error).__name__
+    return "ok"
+
+
+def _api_key_guard(expected: str) -> Callable[[str | None], None]:
+    header = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+    def require_api_key(key: str | None = Security(header)) -> None:  # noqa: B008
+        if key is None or not secrets.compare_digest(key.encode(), expected.encode()):
+            raise HTTPException(401, "missing or wrong X-API-Key",
+                                headers={"WWW-Authenticate": "X-API-Key"})
+
+    return require_api_key
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    def handler(code: int, kind: str) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+        async def handle(request: Request, error: Exception) -> JSONResponse:
+            request.state.error_kind = kind
+            if code >= 500:
+                logger.error("%s: %s", kind, error)
+            return JSONResponse({"detail": str(error)}, status_code=code)
+        return handle
+
+    async def invalid_features(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, InvalidFeaturesError)
+        request.state.error_kind = "invalid_features"
+        batch = getattr(request.state, "batch", False)
+        return JSONResponse({"detail": _violation_details(error, batch)}, status_code=422)
+
+    app.add_exception_handler(UnknownCustomerError, handler(404, "unknown_customer"))
+    app.add_exception_handler(ServiceUnavailableError, handler(503, "unavailable"))
+    app.add_exception_handler(InvalidFeaturesError, invalid_features)
+
+
+def _violation_details(error: InvalidFeaturesError, batch: bool) -> list[dict[str, Any]]:
+    """Suite violations in FastAPI's 422 format, located in the request body."""
+    details = []
+    for index, from_store, violation in error.failures:
+        item: list[Any] = ["body", "requests", index] if batch else ["body"]
+        field = ["customer_id"] if from_store else ["features", violation.column]
+        details.append({
+            "type": "expectation_failed",
+            "loc": item + field,
+            "msg": ("stored features of this customer fail the model's suite: "
+                    if from_store else "") + violation.message,
+            "input": violation.value,
+        })
+    return details
+
+
+class MetricsMiddleware:
+    """Counts and times every request by its route (not its raw path, to bound the labels)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        code = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal code
+            if message["type"] == "http.response.start":
+                code = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            self._observe(scope, code, time.perf_counter() - start)
+
+    def _observe(self, scope: Scope, code: int, seconds: float) -> None:
+        route = scope.get("route")
+        endpoint = getattr(route, "path", "unmatched")
+        state = scope.get("state") or {}
+        self.metrics.requests.labels(endpoint, str(code), state.get("variant", "none")).inc()
+        self.metrics.latency.labels(endpoint).observe(seconds)
+        if code >= 400:
+            kind = state.get("error_kind") or _ERROR_KINDS.get(code, f"http_{code}")
+            self.metrics.errors.labels(endpoint, kind).inc()
+
+
+_ERROR_KINDS = {401: "unauthorized", 404: "not_found", 409: "conflict",
+                422: "invalid_request", 500: "internal"}

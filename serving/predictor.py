@@ -1,0 +1,241 @@
+"""The prediction path: resolve features, validate, route, score, log, answer."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from serving.expectations import Violation
+from serving.feature_source import OnlineFeatureSource
+from serving.inference_log import InferenceLog, PredictionRecord
+from serving.metrics import Metrics
+from serving.model_client import ModelClient, ModelServerError
+from serving.routing import ActiveDeployment, LiveDeployment, Route, ServedModel
+
+
+class ServiceUnavailableError(Exception):
+    """A dependency (model server, feature store, inference log, deployment) failed."""
+
+
+class UnknownCustomerError(Exception):
+    def __init__(self, customer_ids: list[str]) -> None:
+        self.customer_ids = customer_ids
+        super().__init__(f"unknown customer_id: {', '.join(customer_ids)}")
+
+
+class InvalidFeaturesError(Exception):
+    """Rows failed the model version's suite: ``(item index, from the store, violation)``."""
+
+    def __init__(self, failures: list[tuple[int, bool, Violation]]) -> None:
+        self.failures = failures
+        super().__init__("; ".join(v.message for _, _, v in failures))
+
+
+@dataclass(frozen=True)
+class Item:
+    """One request to score, with its features resolved."""
+
+    request_id: str
+    customer_id: str | None
+    features: dict[str, Any]
+    from_store: bool
+    route: Route
+
+
+@dataclass(frozen=True)
+class Scores:
+    """One model's answer for some items: probabilities, or the error."""
+
+    probabilities: dict[int, float]
+    error: str | None
+    latency_ms: float
+
+
+@dataclass(frozen=True)
+class Prediction:
+    request_id: str
+    customer_id: str | None
+    churn_probability: float
+    decision: bool
+    threshold: float
+    model_version: str
+    variant: str
+
+
+class Predictor:
+    def __init__(self, deployment: LiveDeployment, models: ModelClient,
+                 features: OnlineFeatureSource, log: InferenceLog, metrics: Metrics) -> None:
+        self.deployment = deployment
+        self.models = models
+        self.features = features
+        self.log = log
+        self.metrics = metrics
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="model-call")
+
+    def predict(self, requests: Sequence[tuple[str | None, dict[str, Any] | None]]
+                ) -> list[Prediction]:
+        """Answer (customer_id, features) requests, all or none; rows are logged first."""
+        active = self.deployment.current()
+        if active is None:
+            raise ServiceUnavailableError(f"no model is deployed: {self.deployment.problem}")
+        items = self._resolve(active, requests)
+        _validate(items)
+        scores = self._score(items)
+        records, answers, failure = self._outcomes(active, items, scores)
+        try:
+            self.log.record_predictions(records)
+        except Exception as error:
+            raise ServiceUnavailableError(f"inference log unavailable: {error}") from error
+        if failure is not None:
+            raise ServiceUnavailableError(failure)
+        for answer in answers:
+            self.metrics.probability.labels(answer.variant).observe(answer.churn_probability)
+        return answers
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _resolve(self, active: ActiveDeployment,
+                 requests: Sequence[tuple[str | None, dict[str, Any] | None]]) -> list[Item]:
+        """Fetch the features of requests given by id only (one store read) and route all."""
+        lookups = [customer_id for customer_id, given in requests if given is None]
+        stored: dict[str, dict[str, Any] | None] = {}
+        if lookups:
+            try:
+                stored = dict(zip(lookups, self.features.lookup(lookups), strict=True))
+            except Exception as error:
+                raise ServiceUnavailableError(f"feature store unavailable: {error}") from error
+        if unknown := [customer_id for customer_id in lookups if stored[customer_id] is None]:
+            raise UnknownCustomerError(list(dict.fromkeys(unknown)))
+        items = []
+        for customer_id, given in requests:
+            request_id = uuid.uuid4().hex
+            features = given if given is not None else stored[customer_id]
+            items.append(Item(request_id, customer_id, features, given is None,
+                              active.route(request_id)))
+        return items
+
+    def _score(self, items: list[Item]) -> dict[str, Scores]:
+        """Call each model once for all the items it scores, in parallel."""
+        work: dict[str, tuple[ServedModel, list[int]]] = {}
+        for index, item in enumerate(items):
+            for model in (item.route.answer, item.route.shadow):
+                if model is not None:
+                    work.setdefault(model.variant, (model, []))[1].append(index)
+        [(first, first_indices), *others] = work.values()
+        futures: list[Future[Scores]] = [
+            self._pool.submit(self._call, model, items, indices) for model, indices in others
+        ]
+        results = [self._call(first, items, first_indices), *(f.result() for f in futures)]
+        calls = [(first, first_indices), *others]
+        return {model.variant: result for (model, _), result in zip(calls, results, strict=True)}
+
+    def _call(self, model: ServedModel, items: list[Item], indices: list[int]) -> Scores:
+        """Score the items the model's suite accepts (answering models' rows always pass)."""
+        accepted = [i for i in indices if not model.suite.violations(items[i].features)]
+        start = time.perf_counter()
+        try:
+            values = self.models.churn_probabilities(
+                model.deployment.endpoint, [items[i].features for i in accepted]
+            ) if accepted else []
+            error = None
+        except ModelServerError as failure:
+            values, error = [], str(failure)
+            self.metrics.model_failures.labels(model.variant).inc()
+        elapsed = time.perf_counter() - start
+        self.metrics.model_latency.labels(model.variant).observe(elapsed)
+        return Scores(dict(zip(accepted, values, strict=False)), error, elapsed * 1000)
+
+    def _outcomes(self, active: ActiveDeployment, items: list[Item], scores: dict[str, Scores]
+                  ) -> tuple[list[PredictionRecord], list[Prediction], str | None]:
+        """Log rows, answers, and the error that fails the request (if any)."""
+        records: list[PredictionRecord] = []
+        answers: list[Prediction] = []
+        failures: list[str] = []
+        for index, item in enumerate(items):
+            answer, shadow = item.route.answer, item.route.shadow
+            if item.route.is_canary:
+                answer, shadow = self._canary_outcome(active, index, item, scores)
+            result = scores[answer.variant]
+            probability = result.probabilities.get(index)
+            if probability is None:
+                failures.append(result.error or "no score")
+            records.append(_record(item, answer, result, index, shadow=False))
+            if shadow is not None:
+                records.append(self._shadow_record(item, shadow, scores[shadow.variant], index))
+            if probability is not None:
+                answers.append(_prediction(item, answer, probability))
+        if failures:
+            records = [_failed(r, failures[0]) if not r.shadow else r for r in records]
+            return records, [], f"model server failed: {failures[0]}"
+        return records, answers, None
+
+    def _canary_outcome(self, active: ActiveDeployment, index: int, item: Item,
+                        scores: dict[str, Scores]) -> tuple[ServedModel, ServedModel]:
+        """Who answers a canary request: the canary, or the champion if the canary failed."""
+        canary, champion = item.route.answer, active.champion
+        canary_p = scores[canary.variant].probabilities.get(index)
+        champion_p = scores[champion.variant].probabilities.get(index)
+        agreed = None
+        if canary_p is not None and champion_p is not None:
+            agreed = (canary_p >= canary.deployment.threshold) == (
+                champion_p >= champion.deployment.threshold)
+        self.deployment.record_canary(active, failed=canary_p is None, agreed=agreed)
+        if canary_p is None:
+            return champion, canary
+        return canary, champion
+
+    def _shadow_record(self, item: Item, model: ServedModel, scores: Scores,
+                       index: int) -> PredictionRecord:
+        record = _record(item, model, scores, index, shadow=True)
+        self.metrics.shadow_predictions.labels(model.variant, record.status).inc()
+        return record
+
+
+def _validate(items: list[Item]) -> None:
+    failures = [
+        (index, item.from_store, violation)
+        for index, item in enumerate(items)
+        for violation in item.route.answer.suite.violations(item.features)
+    ]
+    if failures:
+        raise InvalidFeaturesError(failures)
+
+
+def _record(item: Item, model: ServedModel, scores: Scores, index: int,
+            shadow: bool) -> PredictionRecord:
+    probability = scores.probabilities.get(index)
+    if probability is not None:
+        status, error = "ok", None
+    elif scores.error is not None:
+        status, error = "model_error", scores.error
+    else:
+        status, error = "rejected", "; ".join(
+            v.message for v in model.suite.violations(item.features))
+    threshold = model.deployment.threshold
+    return PredictionRecord(
+        request_id=item.request_id, customer_id=item.customer_id, features=item.features,
+        model_version=model.deployment.version, variant=model.variant,
+        probability=probability,
+        decision=None if probability is None else probability >= threshold,
+        latency_ms=scores.latency_ms, status=status, error=error, shadow=shadow,
+    )
+
+
+def _failed(record: PredictionRecord, error: str) -> PredictionRecord:
+    """An answering row of a request that failed as a whole: no answer was given."""
+    return PredictionRecord(**{**record.__dict__, "probability": None, "decision": None,
+                               "status": "model_error", "error": record.error or error})
+
+
+def _prediction(item: Item, model: ServedModel, probability: float) -> Prediction:
+    threshold = model.deployment.threshold
+    return Prediction(
+        request_id=item.request_id, customer_id=item.customer_id,
+        churn_probability=probability, decision=probability >= threshold,
+        threshold=threshold, model_version=model.deployment.version, variant=model.variant,
+    )

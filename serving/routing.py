@@ -1,0 +1,194 @@
+"""Which model answers a request: the live deployment, its canary split and its rollback."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from serving import deployment_config
+from serving.deployment_config import CanaryBounds, DeploymentConfig, ModelDeployment
+from serving.expectations import CompiledSuite, compile_suite
+from serving.metrics import Metrics
+from serving.settings import ModelOverride
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """A deployed model version with its compiled validation suite.
+
+    ``variant`` is its slot: ``champion``, ``canary`` (a candidate taking a share of traffic)
+    or ``shadow`` (a candidate that only scores alongside the champion).
+    """
+
+    variant: str
+    deployment: ModelDeployment
+    suite: CompiledSuite
+
+
+@dataclass(frozen=True)
+class Route:
+    """Who answers one request, and who scores it alongside for comparison."""
+
+    answer: ServedModel
+    shadow: ServedModel | None = None
+
+    @property
+    def is_canary(self) -> bool:
+        return self.answer.variant == "canary"
+
+
+@dataclass
+class CanaryMonitor:
+    """The canary's errors and its agreement with the champion over a sliding window."""
+
+    bounds: CanaryBounds
+    _outcomes: deque[tuple[bool, bool | None]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._outcomes = deque(maxlen=self.bounds.window)
+
+    def record(self, failed: bool, agreed: bool | None) -> str | None:
+        """Add one canary request; returns why the canary must go, once it must."""
+        self._outcomes.append((failed, agreed))
+        total = len(self._outcomes)
+        errors = sum(failed for failed, _ in self._outcomes)
+        compared = [agreed for _, agreed in self._outcomes if agreed is not None]
+        if total < self.bounds.min_requests:
+            return None
+        if errors / total > self.bounds.max_error_rate:
+            return (f"canary error rate {errors / total:.3f} over the last {total} requests "
+                    f"exceeds {self.bounds.max_error_rate}")
+        if compared and sum(compared) / len(compared) < self.bounds.min_agreement:
+            return (f"canary agreed with the champion on {sum(compared) / len(compared):.3f} "
+                    f"of {len(compared)} requests, below {self.bounds.min_agreement}")
+        return None
+
+    def rates(self) -> tuple[float, float]:
+        """(error rate, agreement) over the window; agreement is 1.0 before any comparison."""
+        total = len(self._outcomes) or 1
+        compared = [agreed for _, agreed in self._outcomes if agreed is not None]
+        errors = sum(failed for failed, _ in self._outcomes)
+        return errors / total, (sum(compared) / len(compared)) if compared else 1.0
+
+
+@dataclass(frozen=True)
+class ActiveDeployment:
+    config: DeploymentConfig
+    champion: ServedModel
+    candidate: ServedModel | None
+
+    @classmethod
+    def compile(cls, config: DeploymentConfig) -> ActiveDeployment:
+        candidate = None
+        if config.candidate is not None and config.strategy != "basic":
+            slot = "canary" if config.strategy == "canary" else "shadow"
+            candidate = _served(slot, config.candidate)
+        return cls(config, _served("champion", config.champion), candidate)
+
+    def route(self, request_id: str) -> Route:
+        """The route of one request; the canary draw is a pure function of its id."""
+        if self.candidate is None:
+            return Route(self.champion)
+        if self.config.strategy == "shadow":
+            return Route(self.champion, self.candidate)
+        if canary_draw(request_id) < self.config.canary_share:
+            return Route(self.candidate, self.champion)
+        return Route(self.champion)
+
+
+def _served(variant: str, deployment: ModelDeployment) -> ServedModel:
+    return ServedModel(variant, deployment, compile_suite(deployment.validation_suite))
+
+
+def canary_draw(request_id: str) -> float:
+    """A uniform number in [0, 1) derived from the request id (random ids, so random draws)."""
+    digest = hashlib.blake2b(request_id.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+class LiveDeployment:
+    """The deployment in force, re-read when its file changes; rolls a failing canary back.
+
+    With a ``ModelOverride`` (``CHURNOPS_MODEL_*``), that single model serves and the file
+    is ignored.
+    """
+
+    def __init__(self, path: Path, override: ModelOverride | None, metrics: Metrics) -> None:
+        self.path = path
+        self._metrics = metrics
+        self._lock = threading.Lock()
+        self._stamp: tuple[int, int] | None = None
+        self._active: ActiveDeployment | None = None
+        self._monitor: CanaryMonitor | None = None
+        self.problem: str | None = None
+        """Why no deployment, or a stale one, is in force; ``None`` when all is well."""
+        self._fixed = override is not None
+        if override is not None:
+            self._install(deployment_config.from_override(override))
+
+    def current(self) -> ActiveDeployment | None:
+        """The active deployment, reloaded first if the file changed since the last read."""
+        if not self._fixed and self._file_stamp() != self._stamp:
+            with self._lock:
+                self._reload()
+        return self._active
+
+    def record_canary(self, active: ActiveDeployment, failed: bool, agreed: bool | None) -> None:
+        """Count one canary request; roll back when the canary is out of bounds."""
+        with self._lock:
+            if self._active is not active or self._monitor is None:
+                return  # the deployment changed meanwhile; this outcome is about the old one
+            reason = self._monitor.record(failed, agreed)
+            error_rate, agreement = self._monitor.rates()
+            self._metrics.canary_error_rate.set(error_rate)
+            self._metrics.canary_agreement.set(agreement)
+            if reason is not None:
+                self._roll_back(active, reason)
+
+    def _file_stamp(self) -> tuple[int, int] | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def _reload(self) -> None:
+        """Read the file again; the stamp moves last, so readers never see it half-loaded."""
+        stamp = self._file_stamp()
+        if stamp == self._stamp:
+            return  # another thread reloaded it
+        if stamp is None:
+            self.problem = f"no deployment file at {self.path}"
+            self._active = None
+        else:
+            try:
+                self._install(deployment_config.read(self.path))
+            except Exception as error:  # keep serving the last good deployment
+                self.problem = f"cannot load {self.path}: {error}"
+                logger.error("%s", self.problem)
+        self._stamp = stamp
+
+    def _install(self, config: DeploymentConfig) -> None:
+        self._active = ActiveDeployment.compile(config)
+        self._monitor = CanaryMonitor(config.bounds) if config.strategy == "canary" \
+            else None
+        self.problem = None
+        logger.info("Serving %s: champion v%s%s", config.strategy, config.champion.version,
+                    f", candidate v{config.candidate.version}" if config.candidate else "")
+
+    def _roll_back(self, active: ActiveDeployment, reason: str) -> None:
+        """Stop the canary now, then record it in the deployment file (unless it changed)."""
+        config = active.config.rolled_back(reason)
+        logger.error("Rolling back canary v%s: %s", active.config.candidate.version, reason)
+        self._metrics.rollbacks.inc()
+        self._install(config)
+        if self._fixed or self._file_stamp() != self._stamp:
+            return  # a newer deployment was written meanwhile; it wins at the next read
+        deployment_config.write(self.path, config)
+        self._stamp = self._file_stamp()

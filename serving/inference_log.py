@@ -11,9 +11,10 @@ Two tables, written with SQLAlchemy Core to SQLite (the default) or PostgreSQL:
   sent one, else to the customer's latest answered prediction (``labelled_predictions``).
 
 Rows are committed before the response is sent. On SQLite the database runs in WAL mode with
-``synchronous=FULL``: a committed row survives a killed process under any setting (WAL
-frames are written to the OS at commit), and FULL also fsyncs the WAL at every commit, so it
-survives a power loss or kernel crash as well. The cost is one fsync per request (or batch).
+``synchronous=NORMAL``: a committed row survives a killed process (WAL frames are handed to
+the OS at commit), which is the guarantee the service makes. NORMAL skips the fsync per
+commit that FULL would add to every request, so a power loss or kernel crash may lose the
+last commits; for that, run the log on PostgreSQL (``CHURNOPS_INFERENCE_LOG_URL``).
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ def _engine(url: str) -> Engine:
     def _configure(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     return engine

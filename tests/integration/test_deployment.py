@@ -129,6 +129,21 @@ def test_canary_runs_the_candidate_beside_the_champion(deployer, mlflow_client, 
 
 
 @pytest.mark.filterwarnings("ignore:Add type hints")
+def test_the_service_routes_by_the_published_deployment(deployer, tmp_path) -> None:
+    """The service reads the live.json the pipeline wrote: champion and canary both answer."""
+    from tests.serving_fixtures import running_service, service_settings
+
+    live = read_live()
+    settings = service_settings(tmp_path, deployment_file=live_deployment_path())
+    with running_service(settings) as service, service.client() as client:
+        answers = [client.post("/predict", json={"customer_id": "7590-VHVEG"})
+                   for _ in range(60)]
+
+    assert all(answer.status_code == 200 for answer in answers)
+    served = {(a.json()["variant"], a.json()["model_version"]) for a in answers}
+    assert served == {("champion", live.champion.version), ("canary", live.candidate.version)}
+
+
 def test_failed_smoke_test_leaves_the_live_deployment_alone(
     deployer, mlflow_client, zenml_client, clean_customers, tmp_path
 ):

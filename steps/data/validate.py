@@ -5,11 +5,11 @@ from typing import Annotated
 
 import pandas as pd
 from zenml import step
-from zenml.client import Client
 
 from churnops import paths
 from churnops.validation import DataValidationError, ValidationReport, build_raw_suite
 from stacks.plugins.data_validator.materializer import ValidationReportMaterializer
+from steps.stack_components import active_component
 
 logger = logging.getLogger(__name__)
 
@@ -21,12 +21,7 @@ def validate_raw_data(raw: pd.DataFrame) -> Annotated[ValidationReport, "raw_dat
     The report is always stored (the dashboard shows it); ``require_valid_data`` then stops
     the run when it failed.
     """
-    validator = Client().active_stack.data_validator
-    if validator is None:
-        raise RuntimeError(
-            "The active stack has no data validator. Switch to the 'local' stack "
-            "(`zenml stack set local`) or add the gx_evidently validator to this stack."
-        )
+    validator = active_component("data_validator")
     report = validator.data_validation(raw, check_list=build_raw_suite())
     path = paths.reports_dir() / "raw_data_validation.html"
     path.write_text(report.to_html())

@@ -27,6 +27,7 @@ from zenml.services import BaseService, ServiceConfig
 
 from churnops import REGISTERED_MODEL_NAME
 from churnops.deployment import RegistryVersion
+from steps.stack_components import active_component
 
 logger = logging.getLogger(__name__)
 
@@ -77,13 +78,7 @@ SERVER_CONFIGS: dict[str, Callable[[RegistryVersion, int], tuple[ServiceConfig, 
 
 def active_model_deployer() -> BaseModelDeployer:
     """The active stack's model deployer."""
-    deployer = Client().active_stack.model_deployer
-    if deployer is None:
-        raise RuntimeError(
-            "The active stack has no model deployer. Use the 'local' stack "
-            "(`zenml stack set local`) or add a model deployer to this one."
-        )
-    return deployer
+    return active_component("model_deployer")
 
 
 def server_config(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from zenml.client import Client
+from steps.stack_components import active_component
 
 
 def active_model_registry() -> Any:
@@ -13,11 +13,6 @@ def active_model_registry() -> Any:
     The experiment tracker resets MLflow's global URI after each tracked step, so it is
     set again on every use.
     """
-    model_registry = Client().active_stack.model_registry
-    if model_registry is None:
-        raise RuntimeError(
-            "The active stack has no model registry. Use the 'local' stack "
-            "(`zenml stack set local`) or register an mlflow model registry on this one."
-        )
+    model_registry = active_component("model_registry")
     model_registry.configure_mlflow()
     return model_registry

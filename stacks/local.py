@@ -59,10 +59,26 @@ def ensure_local_stack(client: Client) -> str:
     A stack the user picked with ``zenml stack set`` stays active. Returns the name of
     the stack the run will use.
     """
-    register_stack(client, STACK_NAME, components(), flavors())
+    if not register_stack(client, STACK_NAME, components(), flavors()):
+        _warn_if_registered_elsewhere(client)
     active = client.active_stack_model.name
     if active == BARE_DEFAULT_STACK:
         client.activate_stack(STACK_NAME)
         logger.info("Activated the '%s' stack (was ZenML's bare default).", STACK_NAME)
         return STACK_NAME
     return active
+
+
+def _warn_if_registered_elsewhere(client: Client) -> None:
+    """The stack lives in the user's ZenML config, so another checkout may have made it."""
+    from zenml.enums import StackComponentType
+
+    (feature_store,) = client.get_stack(STACK_NAME).components[StackComponentType.FEATURE_STORE]
+    registered_repo = feature_store.configuration.get("feast_repo")
+    if registered_repo != str(paths.FEATURE_REPO):
+        logger.warning(
+            "The '%s' stack was registered from another checkout (%s), so its MLflow, Feast "
+            "and artifact folders are that checkout's. To give this checkout its own, use a "
+            "ZenML config of its own: export ZENML_CONFIG_PATH=%s",
+            STACK_NAME, registered_repo, paths.state_dir() / "zenml",
+        )

@@ -107,3 +107,11 @@ def test_data_validator_profiles_drift_with_evidently(zenml_client, clean_custom
     result = report.as_dict()["metrics"][0]["result"]
     assert result["column_name"] == "MonthlyCharges"
     assert result["drift_detected"] is True
+
+
+def test_a_stack_from_another_checkout_is_reported(zenml_client, monkeypatch, caplog) -> None:
+    monkeypatch.setattr(paths, "FEATURE_REPO", paths.PROJECT_ROOT / "elsewhere" / "feature_repo")
+    with caplog.at_level("WARNING", logger="stacks.local"):
+        assert local.ensure_local_stack(zenml_client) == local.STACK_NAME
+    assert "registered from another checkout" in caplog.text
+    assert "ZENML_CONFIG_PATH" in caplog.text

@@ -228,3 +228,20 @@ def test_command_line_overrides_the_deployment_config() -> None:
     assert config["parameters"] == defaults  # the loaded config is not changed
     with pytest.raises(ValueError, match="strategy"):
         merge_overrides(config, strategy="blue-green")
+
+
+def test_the_service_reads_and_rolls_back_what_the_pipeline_writes(tmp_path: Path) -> None:
+    """live.json has two readers: the pipeline's model (status) and the service's."""
+    from serving import deployment_config
+
+    path = write_live(canary(0.25), tmp_path / "live.json")
+    served = deployment_config.read(path)
+    assert (served.strategy, served.canary_share) == ("canary", 0.25)
+    assert served.candidate.endpoint == canary().candidate.endpoint
+
+    deployment_config.write(path, served.rolled_back("error rate 0.40 > 0.05"))
+
+    live = read_live(path)
+    assert (live.strategy, live.candidate, live.canary_share) == ("basic", None, 0.0)
+    assert live.champion == canary().champion  # service_id survived the service's rewrite
+    assert "error rate 0.40 > 0.05" in format_status(live)

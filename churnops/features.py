@@ -183,7 +183,6 @@ def publish(store: FeatureStore, clean_df: pd.DataFrame) -> dict[str, str | int 
         + definitions.read_bytes()
     ).hexdigest()
     marker = paths.feast_dir() / "published.json"
-    online_db = paths.feast_dir() / "online_store.db"
     state: dict[str, str | int | bool] = {
         "fingerprint": fingerprint,
         "rows": len(frame),
@@ -192,9 +191,8 @@ def publish(store: FeatureStore, clean_df: pd.DataFrame) -> dict[str, str | int 
         "snapshot_time": SNAPSHOT_TIME.isoformat(),
     }
     current = json.loads(marker.read_text()) if marker.exists() else {}
-    if current.get("fingerprint") == fingerprint and offline_source_path().exists() and (
-        online_db.exists() or store.config.online_store.type != "sqlite"
-    ):
+    if (current.get("fingerprint") == fingerprint and offline_source_path().exists()
+            and _serves_online(store, str(frame[schema.ENTITY_KEY].iloc[0]))):
         logger.info("Feature store already holds this snapshot (%s...).", fingerprint[:12])
         return state
     write_offline_source(frame)
@@ -217,6 +215,14 @@ def training_entities(clean_df: pd.DataFrame) -> pd.DataFrame:
             schema.TARGET: clean_df[schema.TARGET].to_numpy(),
         }
     )
+
+
+def _serves_online(store: FeatureStore, customer_id: str) -> bool:
+    """Whether the online store (whatever its backend) answers for a published customer."""
+    try:
+        return online_feature_rows(store, [customer_id])[0] is not None
+    except Exception:  # a missing registry or table: the store needs publishing
+        return False
 
 
 def scoring_entities(customer_ids: Iterable[str], at: datetime | None = None) -> pd.DataFrame:

@@ -31,13 +31,15 @@ def ensure_experiment(tracking_uri: str, name: str) -> str:
 def git_commit() -> str:
     """The project's commit, with ``-dirty`` when the tree has changes; ``unknown`` outside git."""
     try:
-        run = lambda *args: subprocess.run(  # noqa: E731
-            ["git", *args], cwd=paths.PROJECT_ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        commit = run("rev-parse", "HEAD")
-        return commit + ("-dirty" if run("status", "--porcelain", "--untracked-files=no") else "")
+        commit = _git("rev-parse", "HEAD")
+        return commit + ("-dirty" if _git("status", "--porcelain", "--untracked-files=no") else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=paths.PROJECT_ROOT, capture_output=True,
+                          text=True, check=True).stdout.strip()
 
 
 def environment_tags() -> dict[str, str]:

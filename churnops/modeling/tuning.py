@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
@@ -42,29 +42,22 @@ class CandidateScore:
 
 
 @dataclass(frozen=True)
-class TuningResult:
-    """The outcome of tuning one candidate.
+class TuningResult(CandidateScore):
+    """The outcome of tuning one candidate: its score and the fitted estimator.
 
     ``best_estimator`` has been refitted with ``best_params`` on the whole training split;
     ``cv_scores`` are the per-fold ROC-AUCs of those parameters.
     """
 
-    name: str
     best_estimator: Pipeline
-    best_params: dict[str, Any]
-    cv_mean: float
-    cv_std: float
-    cv_scores: tuple[float, ...]
-    n_candidates: int
-    seconds: float
 
     def metrics(self) -> dict[str, float]:
         """The cross-validation metrics under their logged names."""
         return {"cv_roc_auc": self.cv_mean, "cv_roc_auc_std": self.cv_std}
 
     def score(self) -> CandidateScore:
-        return CandidateScore(self.name, self.best_params, self.cv_mean, self.cv_std,
-                              self.cv_scores, self.n_candidates, self.seconds)
+        """The result without the estimator, for artifacts and the model card."""
+        return CandidateScore(**{f.name: getattr(self, f.name) for f in fields(CandidateScore)})
 
 
 def split(

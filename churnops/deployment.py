@@ -56,8 +56,17 @@ class ModelEndpoint(BaseModel):
     service_id: str | None = Field(None, description="The model deployer's service id.")
 
 
+CANARY_WINDOW = 500
+"""How many of the latest canary requests the canary's rates are computed over (at least)."""
+
+
 class CanaryBounds(BaseModel):
-    """When the service rolls a canary back on its own."""
+    """When the service rolls a canary back on its own, judged over its latest requests.
+
+    No verdict before ``min_requests`` canary requests: a canary that fails every call is
+    rolled back after ``min_requests`` of them. Users never see those failures (the champion
+    answers instead); they cost only the failed call's latency, bounded by the model timeout.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -72,11 +81,23 @@ class CanaryBounds(BaseModel):
         50, ge=1, description="Candidate requests to see before the bounds are judged."
     )
 
+    @property
+    def window(self) -> int:
+        return max(CANARY_WINDOW, self.min_requests)
+
+
+class Rollback(BaseModel):
+    """Why and when a candidate was taken out of the deployment."""
+
+    reason: str
+    version: str = Field(description="The candidate version that was rolled back.")
+    at: datetime = Field(default_factory=_now)
+
 
 class LiveDeployment(BaseModel):
     """The content of ``live.json``."""
 
-    strategy: Strategy
+    strategy: Strategy = "basic"
     champion: ModelEndpoint
     candidate: ModelEndpoint | None = None
     canary_share: float = Field(
@@ -84,8 +105,8 @@ class LiveDeployment(BaseModel):
     )
     bounds: CanaryBounds = CanaryBounds()
     updated_at: datetime = Field(default_factory=_now)
-    rollback: dict[str, Any] | None = Field(
-        None, description="Why and when the last canary was rolled back."
+    rollback: Rollback | None = Field(
+        None, description="Why and when the last candidate was rolled back."
     )
 
     @model_validator(mode="after")
@@ -99,6 +120,13 @@ class LiveDeployment(BaseModel):
     def endpoints(self) -> list[ModelEndpoint]:
         """The champion, then the candidate if there is one."""
         return [self.champion, *([self.candidate] if self.candidate else [])]
+
+    def rolled_back(self, reason: str) -> LiveDeployment:
+        """This deployment with the candidate removed and the rollback recorded."""
+        if self.candidate is None:
+            raise ValueError("there is no candidate to roll back")
+        return LiveDeployment(strategy="basic", champion=self.champion,
+                              rollback=Rollback(reason=reason, version=self.candidate.version))
 
 
 def deployment_dir() -> Path:
@@ -329,14 +357,9 @@ def format_status(live: LiveDeployment | None, health: Mapping[str, str] | None 
         lines.append(f"  bounds: error rate <= {b.max_error_rate:g}, agreement >= "
                      f"{b.min_agreement:g}, judged after {b.min_requests} requests")
     if live.rollback:
-        details = ", ".join(f"{k}: {v}" for k, v in live.rollback.items())
-        lines.append(f"  last rollback: {details}")
+        at = live.rollback.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        lines.append(f"  last rollback: v{live.rollback.version} at {at}: {live.rollback.reason}")
     return "\n".join(lines)
-
-
-def rollback_note(reason: str, candidate: str) -> dict[str, Any]:
-    """The ``rollback`` entry of ``live.json``."""
-    return {"reason": reason, "candidate": candidate, "at": _now().isoformat()}
 
 
 # Run configuration --------------------------------------------------------------------------

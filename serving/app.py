@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Body, Depends, FastAPI, HTTPException, Request, Security, status
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -36,7 +37,7 @@ from serving.predictor import (
     ServiceUnavailableError,
     UnknownCustomerError,
 )
-from serving.routing import LiveDeployment
+from serving.routing import DeploymentWatcher
 from serving.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 class Services:
     """What the endpoints use; built at startup, closed at shutdown."""
 
-    deployment: LiveDeployment
+    deployment: DeploymentWatcher
     models: ModelClient
     features: OnlineFeatureSource
     log: InferenceLog
@@ -66,29 +67,28 @@ class Services:
 
     @classmethod
     def start(cls, settings: Settings, metrics: Metrics) -> "Services":
-        deployment = LiveDeployment(settings.deployment_file, settings.model_override, metrics)
+        deployment = DeploymentWatcher(settings.deployment_file, settings.model_override, metrics)
         models = ModelClient(settings.model_timeout_s)
         features = OnlineFeatureSource(settings.feature_repo)
         log = InferenceLog(settings.inference_log_url)
         predictor = Predictor(deployment, models, features, log, metrics)
         return cls(deployment, models, features, log, predictor)
 
-    def close(self) -> None:
-        self.predictor.close()
-        self.models.close()
+    async def close(self) -> None:
+        await self.models.aclose()
         self.log.close()
 
-    def readiness(self) -> dict[str, str]:
+    async def readiness(self) -> dict[str, str]:
         """Each dependency's state: 'ok' or what is wrong."""
         checks: dict[str, str] = {}
         active = self.deployment.current()
         checks["deployment"] = self.deployment.problem or "ok"
         models = [] if active is None else [active.champion, active.candidate]
         for model in filter(None, models):
-            checks[f"model:{model.variant}"] = _probe(
-                lambda m=model: self.models.ping(m.deployment.endpoint))
-        checks["feature_store"] = _probe(self.features.ping)
-        checks["inference_log"] = _probe(self.log.ping)
+            checks[f"model:{model.variant}"] = await _probe(
+                self.models.ping(model.deployment.endpoint))
+        checks["feature_store"] = await _probe(run_in_threadpool(self.features.ping))
+        checks["inference_log"] = await _probe(run_in_threadpool(self.log.ping))
         return checks
 
 
@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = Services.start(settings, metrics)
         yield
-        app.state.services.close()
+        await app.state.services.close()
 
     app = FastAPI(
         title="churnops churn model",
@@ -124,13 +124,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/predict", response_model=PredictionResponse, dependencies=guard,
               responses=ERROR_RESPONSES, tags=["predictions"])
-    def predict(
+    async def predict(
         request: Request,
         body: PredictRequest = Body(openapi_examples=PREDICT_EXAMPLES),  # noqa: B008
         svc: Services = Depends(services),  # noqa: B008
     ) -> PredictionResponse:
         """Score one customer, by `customer_id` or by its full `features`."""
-        [answer] = _answer(request, svc, [body], batch=False)
+        [answer] = await _answer(request, svc, [body], batch=False)
         return answer
 
     @app.post("/predict/batch", response_model=list[PredictionResponse], dependencies=guard,
@@ -138,10 +138,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
               description=f"Score up to {settings.batch_limit} requests at once. The batch "
               "is answered or refused as a whole (404 if any customer is unknown, 422 naming "
               "the item index of any invalid one).")
-    def predict_batch(
+    async def predict_batch(
         request: Request, body: BatchRequest, svc: Services = Depends(services)  # noqa: B008
     ) -> list[PredictionResponse]:
-        return _answer(request, svc, body.requests, batch=True)
+        return await _answer(request, svc, body.requests, batch=True)
 
     @app.post("/feedback", response_model=FeedbackResponse, status_code=status.HTTP_201_CREATED,
               dependencies=guard, responses=ERROR_RESPONSES, tags=["feedback"])
@@ -166,9 +166,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/ready", response_model=Readiness, tags=["operations"],
              responses={503: {"model": Readiness, "description": "A dependency is down."}})
-    def ready(svc: Services = Depends(services)) -> JSONResponse:  # noqa: B008
+    async def ready(svc: Services = Depends(services)) -> JSONResponse:  # noqa: B008
         """200 when every model server, the feature store and the log answer; else 503."""
-        checks = svc.readiness()
+        checks = await svc.readiness()
         ok = all(state == "ok" for state in checks.values())
         body = Readiness(ready=ok, checks=checks).model_dump()
         return JSONResponse(body, status_code=200 if ok else 503)
@@ -181,10 +181,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _answer(request: Request, svc: Services, bodies: list[PredictRequest], batch: bool
-            ) -> list[PredictionResponse]:
+async def _answer(request: Request, svc: Services, bodies: list[PredictRequest], batch: bool
+                  ) -> list[PredictionResponse]:
     request.state.batch = batch
-    predictions = svc.predictor.predict(
+    predictions = await svc.predictor.predict(
         [(b.customer_id, b.features.model_dump() if b.features else None) for b in bodies]
     )
     variants = {p.variant for p in predictions}
@@ -196,9 +196,9 @@ def _response(prediction: Prediction) -> PredictionResponse:
     return PredictionResponse.model_validate(prediction, from_attributes=True)
 
 
-def _probe(check: Callable[[], None]) -> str:
+async def _probe(check: Awaitable[None]) -> str:
     try:
-        check()
+        await check
     except Exception as error:
         return str(error) or type(error).__name__
     return "ok"

@@ -150,6 +150,42 @@ class InferenceLog:
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
+    def answered_between(self, start: datetime, end: datetime,
+                         model_version: str | None = None) -> list[dict[str, Any]]:
+        """Answered predictions (``ok``, not shadow) made in ``[start, end)``, oldest first."""
+        p = predictions
+        query = (
+            select(p.c.request_id, p.c.ts, p.c.customer_id, p.c.features, p.c.model_version,
+                   p.c.variant, p.c.probability)
+            .where(p.c.shadow.is_(False), p.c.status == "ok", p.c.ts >= start, p.c.ts < end)
+            .order_by(p.c.ts)
+        )
+        if model_version is not None:
+            query = query.where(p.c.model_version == model_version)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def outcomes_between(self, start: datetime, end: datetime,
+                         model_version: str | None = None) -> list[dict[str, Any]]:
+        """Outcomes received in ``[start, end)`` with the answered prediction they are about.
+
+        Only outcomes sent with their ``request_id`` are joined here: an outcome matched by
+        customer alone could belong to another request of the same customer.
+        """
+        p, f = predictions, feedback
+        query = (
+            select(f.c.ts.label("feedback_ts"), f.c.churned, p.c.request_id, p.c.ts,
+                   p.c.customer_id, p.c.features, p.c.model_version, p.c.probability)
+            .select_from(f.join(p, and_(p.c.request_id == f.c.request_id,
+                                        p.c.shadow.is_(False))))
+            .where(p.c.status == "ok", f.c.ts >= start, f.c.ts < end)
+            .order_by(f.c.id)
+        )
+        if model_version is not None:
+            query = query.where(p.c.model_version == model_version)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
     def ping(self) -> None:
         """Raise if the database cannot be reached."""
         with self.engine.connect() as connection:

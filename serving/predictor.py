@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,7 @@ from serving.feature_source import OnlineFeatureSource
 from serving.inference_log import InferenceLog, PredictionRecord
 from serving.metrics import Metrics
 from serving.model_client import ModelClient, ModelServerError
-from serving.routing import ActiveDeployment, LiveDeployment, Route, ServedModel
+from serving.routing import ActiveDeployment, DeploymentWatcher, Route, ServedModel
 
 
 class ServiceUnavailableError(Exception):
@@ -67,16 +67,18 @@ class Prediction:
 
 
 class Predictor:
-    def __init__(self, deployment: LiveDeployment, models: ModelClient,
+    """Runs on the event loop. The feature lookup and the log write are short local calls
+    made inline; model calls are awaited, in parallel when a request needs two models."""
+
+    def __init__(self, deployment: DeploymentWatcher, models: ModelClient,
                  features: OnlineFeatureSource, log: InferenceLog, metrics: Metrics) -> None:
         self.deployment = deployment
         self.models = models
         self.features = features
         self.log = log
         self.metrics = metrics
-        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="model-call")
 
-    def predict(self, requests: Sequence[tuple[str | None, dict[str, Any] | None]]
+    async def predict(self, requests: Sequence[tuple[str | None, dict[str, Any] | None]]
                 ) -> list[Prediction]:
         """Answer (customer_id, features) requests, all or none; rows are logged first."""
         active = self.deployment.current()
@@ -84,7 +86,7 @@ class Predictor:
             raise ServiceUnavailableError(f"no model is deployed: {self.deployment.problem}")
         items = self._resolve(active, requests)
         _validate(items)
-        scores = self._score(items)
+        scores = await self._score(items)
         records, answers, failure = self._outcomes(active, items, scores)
         try:
             self.log.record_predictions(records)
@@ -95,9 +97,6 @@ class Predictor:
         for answer in answers:
             self.metrics.probability.labels(answer.variant).observe(answer.churn_probability)
         return answers
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _resolve(self, active: ActiveDeployment,
                  requests: Sequence[tuple[str | None, dict[str, Any] | None]]) -> list[Item]:
@@ -119,27 +118,23 @@ class Predictor:
                               active.route(request_id)))
         return items
 
-    def _score(self, items: list[Item]) -> dict[str, Scores]:
+    async def _score(self, items: list[Item]) -> dict[str, Scores]:
         """Call each model once for all the items it scores, in parallel."""
         work: dict[str, tuple[ServedModel, list[int]]] = {}
         for index, item in enumerate(items):
             for model in (item.route.answer, item.route.shadow):
                 if model is not None:
                     work.setdefault(model.variant, (model, []))[1].append(index)
-        [(first, first_indices), *others] = work.values()
-        futures: list[Future[Scores]] = [
-            self._pool.submit(self._call, model, items, indices) for model, indices in others
-        ]
-        results = [self._call(first, items, first_indices), *(f.result() for f in futures)]
-        calls = [(first, first_indices), *others]
-        return {model.variant: result for (model, _), result in zip(calls, results, strict=True)}
+        results = await asyncio.gather(
+            *(self._call(model, items, indices) for model, indices in work.values()))
+        return {variant: result for variant, result in zip(work, results, strict=True)}
 
-    def _call(self, model: ServedModel, items: list[Item], indices: list[int]) -> Scores:
+    async def _call(self, model: ServedModel, items: list[Item], indices: list[int]) -> Scores:
         """Score the items the model's suite accepts (answering models' rows always pass)."""
         accepted = [i for i in indices if not model.suite.violations(items[i].features)]
         start = time.perf_counter()
         try:
-            values = self.models.churn_probabilities(
+            values = await self.models.churn_probabilities(
                 model.deployment.endpoint, [items[i].features for i in accepted]
             ) if accepted else []
             error = None

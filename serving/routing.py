@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from serving import deployment_config
-from serving.deployment_config import CanaryBounds, DeploymentConfig, ModelDeployment
+from churnops.deployment import (
+    CanaryBounds,
+    LiveDeployment,
+    ModelEndpoint,
+    read_live,
+    write_live,
+)
 from serving.expectations import CompiledSuite, compile_suite
 from serving.metrics import Metrics
 from serving.settings import ModelOverride
@@ -27,7 +33,7 @@ class ServedModel:
     """
 
     variant: str
-    deployment: ModelDeployment
+    deployment: ModelEndpoint
     suite: CompiledSuite
 
 
@@ -79,12 +85,12 @@ class CanaryMonitor:
 
 @dataclass(frozen=True)
 class ActiveDeployment:
-    config: DeploymentConfig
+    config: LiveDeployment
     champion: ServedModel
     candidate: ServedModel | None
 
     @classmethod
-    def compile(cls, config: DeploymentConfig) -> ActiveDeployment:
+    def compile(cls, config: LiveDeployment) -> ActiveDeployment:
         candidate = None
         if config.candidate is not None and config.strategy != "basic":
             slot = "canary" if config.strategy == "canary" else "shadow"
@@ -102,7 +108,7 @@ class ActiveDeployment:
         return Route(self.champion)
 
 
-def _served(variant: str, deployment: ModelDeployment) -> ServedModel:
+def _served(variant: str, deployment: ModelEndpoint) -> ServedModel:
     return ServedModel(variant, deployment, compile_suite(deployment.validation_suite))
 
 
@@ -112,7 +118,7 @@ def canary_draw(request_id: str) -> float:
     return int.from_bytes(digest, "big") / 2**64
 
 
-class LiveDeployment:
+class DeploymentWatcher:
     """The deployment in force, re-read when its file changes; rolls a failing canary back.
 
     With a ``ModelOverride`` (``CHURNOPS_MODEL_*``), that single model serves and the file
@@ -130,7 +136,7 @@ class LiveDeployment:
         """Why no deployment, or a stale one, is in force; ``None`` when all is well."""
         self._fixed = override is not None
         if override is not None:
-            self._install(deployment_config.from_override(override))
+            self._install(_from_override(override))
 
     def current(self) -> ActiveDeployment | None:
         """The active deployment, reloaded first if the file changed since the last read."""
@@ -168,13 +174,13 @@ class LiveDeployment:
             self._active = None
         else:
             try:
-                self._install(deployment_config.read(self.path))
+                self._install(_read(self.path))
             except Exception as error:  # keep serving the last good deployment
                 self.problem = f"cannot load {self.path}: {error}"
                 logger.error("%s", self.problem)
         self._stamp = stamp
 
-    def _install(self, config: DeploymentConfig) -> None:
+    def _install(self, config: LiveDeployment) -> None:
         self._active = ActiveDeployment.compile(config)
         self._monitor = CanaryMonitor(config.bounds) if config.strategy == "canary" \
             else None
@@ -190,5 +196,22 @@ class LiveDeployment:
         self._install(config)
         if self._fixed or self._file_stamp() != self._stamp:
             return  # a newer deployment was written meanwhile; it wins at the next read
-        deployment_config.write(self.path, config)
+        write_live(config, self.path)
         self._stamp = self._file_stamp()
+
+
+def _read(path: Path) -> LiveDeployment:
+    live = read_live(path)
+    if live is None:
+        raise FileNotFoundError(path)
+    return live
+
+
+def _from_override(override: ModelOverride) -> LiveDeployment:
+    """A basic deployment of the single model given by ``CHURNOPS_MODEL_*``."""
+    return LiveDeployment(strategy="basic", champion=ModelEndpoint(
+        version=override.version,
+        endpoint=override.endpoint,
+        threshold=override.threshold,
+        validation_suite=json.loads(override.validation_suite.read_text()),
+    ))

@@ -22,9 +22,8 @@ import pytest
 import uvicorn
 
 from churnops import REGISTERED_MODEL_NAME, paths
-from serving import deployment_config
+from churnops.deployment import LiveDeployment, ModelEndpoint, write_live
 from serving.app import create_app
-from serving.deployment_config import DeploymentConfig, ModelDeployment
 from serving.settings import Settings
 
 STARTUP_BOUND_S = 90.0
@@ -158,13 +157,13 @@ def champion_server(champion: Champion, tmp_path_factory) -> Iterator[ModelServe
         yield server
 
 
-def model_deployment(champion: Champion, endpoint: str) -> ModelDeployment:
-    return ModelDeployment(version=champion.version, endpoint=endpoint,
+def model_deployment(champion: Champion, endpoint: str) -> ModelEndpoint:
+    return ModelEndpoint(version=champion.version, endpoint=endpoint,
                            threshold=champion.threshold, validation_suite=champion.suite)
 
 
-def write_deployment(path: Path, config: DeploymentConfig) -> Path:
-    deployment_config.write(path, config)
+def write_deployment(path: Path, config: LiveDeployment) -> Path:
+    write_live(config, path)
     return path
 
 

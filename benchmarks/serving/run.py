@@ -55,26 +55,33 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 180) -> 
 
 
 def measure(send, payloads: list, concurrency: int) -> dict[str, float]:
-    """Send every payload with `concurrency` keep-alive clients; latency in ms."""
-    def worker(chunk: list) -> list[float]:
-        latencies = []
+    """Send every payload with `concurrency` keep-alive clients; latency in ms.
+
+    Failed requests (non-2xx, such as the service's 503 when the model server times out)
+    are counted, and their latency is included: a benchmark that stops at the first error
+    hides the tail it is there to measure.
+    """
+    def worker(chunk: list) -> tuple[list[float], int]:
+        latencies, errors = [], 0
         with httpx.Client(timeout=10) as client:
             for payload in chunk:
                 started = time.perf_counter()
                 response = send(client, payload)
                 latencies.append((time.perf_counter() - started) * 1000)
-                response.raise_for_status()
-        return latencies
+                errors += not response.is_success
+        return latencies, errors
 
     chunks = [payloads[i::concurrency] for i in range(concurrency)]
     started = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
-        latencies = sorted(x for chunk in pool.map(worker, chunks) for x in chunk)
+        results = list(pool.map(worker, chunks))
     elapsed = time.perf_counter() - started
+    latencies = sorted(x for chunk, _ in results for x in chunk)
     return {
         "p50_ms": statistics.median(latencies),
         "p99_ms": latencies[int(0.99 * (len(latencies) - 1))],
         "throughput_rps": len(latencies) / elapsed,
+        "errors": sum(errors for _, errors in results),
     }
 
 
@@ -154,9 +161,10 @@ def main() -> None:
     service_r, bare_r = results.values()
     print(f"\n{args.requests} requests per target, concurrency {args.concurrency}, "
           f"churn-model v{champion.version}\n")
-    print(f"{'target':<34} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8}")
+    print(f"{'target':<34} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'errors':>7}")
     for name, r in results.items():
-        print(f"{name:<34} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['throughput_rps']:>8.1f}")
+        print(f"{name:<34} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['throughput_rps']:>8.1f}"
+              f" {r['errors']:>7}")
     print(f"\nratio service/bare: p50 {service_r['p50_ms'] / bare_r['p50_ms']:.2f}x, "
           f"p99 {service_r['p99_ms'] / bare_r['p99_ms']:.2f}x, "
           f"throughput {service_r['throughput_rps'] / bare_r['throughput_rps']:.2f}x "

@@ -16,7 +16,6 @@ from churnops.deployment import (
     LiveDeployment,
     format_status,
     read_live,
-    rollback_note,
     write_live,
 )
 from steps.deployment.model_deployer import server_state, stop_server
@@ -64,8 +63,7 @@ def rollback_canary(reason: str = "rolled back by hand") -> LiveDeployment:
     """Send all traffic back to the champion and delete the candidate's server."""
     live = _live_with_candidate("roll back")
     candidate = live.candidate
-    restored = LiveDeployment(strategy="basic", champion=live.champion,
-                              rollback=rollback_note(reason, candidate.version))
+    restored = live.rolled_back(reason)
     write_live(restored)
     DeploymentHistory().append(DeploymentEvent(
         event="rolled_back", strategy="basic", champion=live.champion.version,

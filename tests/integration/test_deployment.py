@@ -182,8 +182,8 @@ def test_rollback_returns_all_traffic_to_the_champion(deployer):
 
     assert read_live() == live
     assert (live.strategy, live.candidate, live.champion) == ("basic", None, before.champion)
-    assert live.rollback["reason"] == "agreement too low"
-    assert live.rollback["candidate"] == before.candidate.version
+    assert live.rollback.reason == "agreement too low"
+    assert live.rollback.version == before.candidate.version
     assert not deployer.find_model_server(service_name=f"zenml-churn-model-v"
                                           f"{before.candidate.version}")
     assert DeploymentHistory().events()[-1].event == "rolled_back"

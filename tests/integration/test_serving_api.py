@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from churnops import REGISTERED_MODEL_NAME, features, schema
+from churnops.deployment import LiveDeployment
 from serving.api_models import EXAMPLE_CUSTOMER_ID, EXAMPLE_FEATURES
-from serving.deployment_config import DeploymentConfig
 from tests.serving_fixtures import (
     Champion,
     ModelServer,
@@ -41,7 +41,7 @@ def service(tmp_path: Path, champion: Champion, champion_server: ModelServer,
             start_service) -> RunningService:
     """A service whose deployment file names the champion server."""
     settings = service_settings(tmp_path)
-    write_deployment(settings.deployment_file, DeploymentConfig(
+    write_deployment(settings.deployment_file, LiveDeployment(
         champion=model_deployment(champion, champion_server.endpoint)))
     return start_service(settings)
 
@@ -50,7 +50,7 @@ def service(tmp_path: Path, champion: Champion, champion_server: ModelServer,
 def down_service(tmp_path: Path, champion: Champion, start_service) -> RunningService:
     """A service whose model server is down (a closed port)."""
     settings = service_settings(tmp_path)
-    write_deployment(settings.deployment_file, DeploymentConfig(
+    write_deployment(settings.deployment_file, LiveDeployment(
         champion=model_deployment(champion, closed_endpoint())))
     return start_service(settings)
 
@@ -232,7 +232,7 @@ def test_feedback_joins_predictions(service: RunningService) -> None:
 def test_api_key(tmp_path: Path, champion: Champion, champion_server: ModelServer,
                  start_service) -> None:
     settings = service_settings(tmp_path, api_key="s3cret")
-    write_deployment(settings.deployment_file, DeploymentConfig(
+    write_deployment(settings.deployment_file, LiveDeployment(
         champion=model_deployment(champion, champion_server.endpoint)))
     service = start_service(settings)
     body = {"customer_id": EXAMPLE_CUSTOMER_ID}

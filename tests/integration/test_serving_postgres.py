@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import create_engine, text
 
-from serving.deployment_config import DeploymentConfig
+from churnops.deployment import LiveDeployment
 from serving.inference_log import InferenceLog, PredictionRecord
 from tests.serving_fixtures import (
     Champion,
@@ -87,7 +87,7 @@ def test_concurrent_predictions_each_leave_one_row_on_postgres(
     start_service, clean_customers
 ) -> None:
     settings = service_settings(tmp_path, inference_log_url=postgres_log_url)
-    write_deployment(settings.deployment_file, DeploymentConfig(
+    write_deployment(settings.deployment_file, LiveDeployment(
         champion=model_deployment(champion, champion_server.endpoint)))
     service = start_service(settings)
     ids = clean_customers["customerID"].head(50).tolist()

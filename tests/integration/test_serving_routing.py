@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from churnops import REGISTERED_MODEL_NAME
-from serving import deployment_config
+from churnops import REGISTERED_MODEL_NAME, deployment
+from churnops.deployment import CanaryBounds, LiveDeployment
 from serving.api_models import EXAMPLE_CUSTOMER_ID
-from serving.deployment_config import CanaryBounds, DeploymentConfig
 from tests.serving_fixtures import (
     Champion,
     ModelServer,
@@ -45,7 +44,7 @@ def _rows(service: RunningService) -> list[dict]:
     return rows
 
 
-def _start(tmp_path: Path, start_service, config: DeploymentConfig) -> RunningService:
+def _start(tmp_path: Path, start_service, config: LiveDeployment) -> RunningService:
     settings = service_settings(tmp_path)
     write_deployment(settings.deployment_file, config)
     return start_service(settings)
@@ -55,7 +54,7 @@ def test_shadow_logs_both_and_answers_with_the_champion(
     tmp_path: Path, champion: Champion, champion_server: ModelServer,
     candidate_server: ModelServer, start_service
 ) -> None:
-    service = _start(tmp_path, start_service, DeploymentConfig(
+    service = _start(tmp_path, start_service, LiveDeployment(
         strategy="shadow",
         champion=model_deployment(champion, champion_server.endpoint),
         candidate=model_deployment(champion, candidate_server.endpoint)))
@@ -75,7 +74,7 @@ def test_shadow_logs_both_and_answers_with_the_champion(
 def test_a_failing_shadow_never_fails_the_request(
     tmp_path: Path, champion: Champion, champion_server: ModelServer, start_service
 ) -> None:
-    service = _start(tmp_path, start_service, DeploymentConfig(
+    service = _start(tmp_path, start_service, LiveDeployment(
         strategy="shadow",
         champion=model_deployment(champion, champion_server.endpoint),
         candidate=model_deployment(champion, closed_endpoint())))
@@ -91,7 +90,7 @@ def test_canary_gets_its_share_of_traffic(
     candidate_server: ModelServer, start_service
 ) -> None:
     share, n = 0.25, 400
-    service = _start(tmp_path, start_service, DeploymentConfig(
+    service = _start(tmp_path, start_service, LiveDeployment(
         strategy="canary", canary_share=share,
         champion=model_deployment(champion, champion_server.endpoint),
         candidate=model_deployment(champion, candidate_server.endpoint)))
@@ -110,15 +109,15 @@ def test_canary_gets_its_share_of_traffic(
     assert read_live(service).strategy == "canary"  # identical models agree: no rollback
 
 
-def read_live(service: RunningService) -> DeploymentConfig:
-    return deployment_config.read(service.settings.deployment_file)
+def read_live(service: RunningService) -> LiveDeployment:
+    return deployment.read_live(service.settings.deployment_file)
 
 
 def test_a_broken_canary_is_rolled_back(
     tmp_path: Path, champion: Champion, champion_server: ModelServer, start_service
 ) -> None:
     bounds = CanaryBounds(max_error_rate=0.1, min_agreement=0.9, min_requests=10)
-    service = _start(tmp_path, start_service, DeploymentConfig(
+    service = _start(tmp_path, start_service, LiveDeployment(
         strategy="canary", canary_share=0.5, bounds=bounds,
         champion=model_deployment(champion, champion_server.endpoint),
         candidate=model_deployment(champion, closed_endpoint())))

@@ -25,7 +25,6 @@ from churnops.deployment import (
     merge_overrides,
     probe_endpoint,
     read_live,
-    rollback_note,
     write_live,
 )
 
@@ -208,9 +207,10 @@ def test_status_of_each_strategy() -> None:
 
 
 def test_status_shows_the_last_rollback() -> None:
-    live = LiveDeployment(strategy="basic", champion=endpoint("1"),
-                          rollback=rollback_note("error rate 0.2 > 0.05", "2"))
-    assert "last rollback: reason: error rate 0.2 > 0.05, candidate: 2" in format_status(live)
+    live = canary(0.1).rolled_back("error rate 0.2 > 0.05")
+    assert live.rollback.version == canary().candidate.version
+    assert f"last rollback: v{live.rollback.version} at " in format_status(live)
+    assert format_status(live).endswith(": error rate 0.2 > 0.05")
 
 
 # Run configuration --------------------------------------------------------------------------
@@ -230,16 +230,14 @@ def test_command_line_overrides_the_deployment_config() -> None:
         merge_overrides(config, strategy="blue-green")
 
 
-def test_the_service_reads_and_rolls_back_what_the_pipeline_writes(tmp_path: Path) -> None:
-    """live.json has two readers: the pipeline's model (status) and the service's."""
-    from serving import deployment_config
-
+def test_a_rollback_rewrite_keeps_the_champion_as_published(tmp_path: Path) -> None:
+    """The service rewrites live.json on a canary rollback; status reads the result."""
     path = write_live(canary(0.25), tmp_path / "live.json")
-    served = deployment_config.read(path)
+    served = read_live(path)
     assert (served.strategy, served.canary_share) == ("canary", 0.25)
     assert served.candidate.endpoint == canary().candidate.endpoint
 
-    deployment_config.write(path, served.rolled_back("error rate 0.40 > 0.05"))
+    write_live(served.rolled_back("error rate 0.40 > 0.05"), path)
 
     live = read_live(path)
     assert (live.strategy, live.candidate, live.canary_share) == ("basic", None, 0.0)

@@ -8,9 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from churnops import schema
-from serving import deployment_config
+from churnops.deployment import CanaryBounds, LiveDeployment, ModelEndpoint
 from serving.api_models import EXAMPLE_CUSTOMER_ID, EXAMPLE_FEATURES, PredictRequest
-from serving.deployment_config import CanaryBounds, DeploymentConfig, ModelDeployment
 from serving.routing import ActiveDeployment, CanaryMonitor, canary_draw
 from serving.settings import Settings
 
@@ -18,8 +17,8 @@ SUITE = {"name": "s", "expectations": [
     {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "tenure"}}]}
 
 
-def _model(version: str) -> ModelDeployment:
-    return ModelDeployment(version=version, endpoint=f"http://127.0.0.1:1/{version}",
+def _model(version: str) -> ModelEndpoint:
+    return ModelEndpoint(version=version, endpoint=f"http://127.0.0.1:1/{version}",
                            threshold=0.4, validation_suite=SUITE)
 
 
@@ -46,23 +45,13 @@ def test_settings_from_environment(tmp_path: Path) -> None:
         Settings.from_env({"CHURNOPS_BATCH_LIMIT": "0"})
 
 
-def test_deployment_file_round_trip_and_rollback(tmp_path: Path) -> None:
-    path = tmp_path / "live.json"
-    path.write_text(DeploymentConfig(
-        strategy="canary", canary_share=0.2, champion=_model("1"), candidate=_model("2"),
-    ).model_dump_json().replace('"threshold"', '"service_id":"abc","threshold"', 1))
-    config = deployment_config.read(path)
-    deployment_config.write(path, config.rolled_back("too many errors"))
-    after = deployment_config.read(path)
-    assert (after.strategy, after.candidate, after.canary_share) == ("basic", None, 0.0)
-    assert after.rollback is not None and after.rollback.version == "2"
-    assert after.champion.model_extra == {"service_id": "abc"}  # fields of other tools kept
-    with pytest.raises(ValidationError, match="needs a candidate"):
-        DeploymentConfig(strategy="shadow", champion=_model("1"))
+def test_deployment_needs_a_candidate_for_shadow_and_canary() -> None:
+    with pytest.raises(ValidationError, match="a candidate is required"):
+        LiveDeployment(strategy="shadow", champion=_model("1"))
 
 
 def test_canary_routing_is_deterministic_per_request() -> None:
-    active = ActiveDeployment.compile(DeploymentConfig(
+    active = ActiveDeployment.compile(LiveDeployment(
         strategy="canary", canary_share=0.3, champion=_model("1"), candidate=_model("2")))
     ids = [f"{i:032x}" for i in range(2000)]
     routes = [active.route(i) for i in ids]

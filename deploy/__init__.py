@@ -1,0 +1,1 @@
+"""Deployment manifests for the production stack and their offline validation."""

@@ -31,6 +31,7 @@ import requests
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from churnops import paths
+from churnops.protocols import ProtocolError, protocol_for_endpoint
 
 Strategy = Literal["basic", "shadow", "canary"]
 STRATEGIES: tuple[str, ...] = ("basic", "shadow", "canary")
@@ -269,40 +270,25 @@ class SmokeTestResult(BaseModel):
     latency_p99_ms: float
 
 
-def invocation_payload(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> dict:
-    """The ``dataframe_split`` body of ``POST /invocations`` for ``rows``."""
-    return {"dataframe_split": {"columns": list(columns),
-                                "data": [[row[c] for c in columns] for row in rows]}}
-
-
-def check_probabilities(body: Any, expected_rows: int, tolerance: float = 1e-6) -> None:
-    """Raise ``SmokeTestError`` unless ``body`` is ``{"predictions": [[p0, p1], ...]}``.
-
-    Each row must hold two probabilities in [0, 1] that sum to 1.
-    """
-    predictions = body.get("predictions") if isinstance(body, dict) else None
-    if not isinstance(predictions, list) or len(predictions) != expected_rows:
-        raise SmokeTestError(
-            f"expected {{'predictions': [...]}} with {expected_rows} rows, got {str(body)[:200]}")
-    for row in predictions:
-        if not (isinstance(row, list) and len(row) == 2
-                and all(isinstance(p, int | float) and 0 <= p <= 1 for p in row)
-                and abs(sum(row) - 1) <= tolerance):
-            raise SmokeTestError(f"not a pair of class probabilities: {row!r}")
-
-
 def probe_endpoint(
-    endpoint: ModelEndpoint, rows: Sequence[Mapping[str, Any]], columns: Sequence[str],
-    timeout: float = 10.0,
+    endpoint: ModelEndpoint, rows: Sequence[Mapping[str, Any]], timeout: float = 10.0,
 ) -> SmokeTestResult:
-    """Send each row as its own request and check every answer; raise ``SmokeTestError``."""
+    """Send each row as its own request and check every answer; raise ``SmokeTestError``.
+
+    The wire format follows the endpoint: MLflow's ``/invocations`` or the V2 protocol
+    (``churnops/protocols.py``).
+    """
+    try:
+        protocol, base = protocol_for_endpoint(endpoint.endpoint)
+    except ProtocolError as error:
+        raise SmokeTestError(str(error)) from error
     latencies = []
     with requests.Session() as session:
         for row in rows:
+            path, payload = protocol.encode([row])
             started = time.perf_counter()
             try:
-                response = session.post(endpoint.endpoint, timeout=timeout,
-                                        json=invocation_payload([row], columns))
+                response = session.post(base + path, timeout=timeout, json=payload)
             except requests.RequestException as error:
                 raise SmokeTestError(f"no answer from {endpoint.endpoint}: {error}") from error
             latencies.append(time.perf_counter() - started)
@@ -313,7 +299,10 @@ def probe_endpoint(
                 body = response.json()
             except ValueError as error:
                 raise SmokeTestError(f"not JSON: {response.text[:200]}") from error
-            check_probabilities(body, expected_rows=1)
+            try:
+                protocol.decode(body, expected_rows=1)
+            except ProtocolError as error:
+                raise SmokeTestError(f"{endpoint.endpoint}: {error}") from error
     p50, p99 = latency_percentiles(latencies)
     return SmokeTestResult(version=endpoint.version, endpoint=endpoint.endpoint,
                            requests=len(latencies), latency_p50_ms=p50, latency_p99_ms=p99)

@@ -11,6 +11,13 @@ and Feast's point-in-time join picks the snapshot that was current when the labe
 
 The Feast definitions themselves live in ``feature_repo/features.py``; this module applies
 them programmatically, so the feast CLI and the pipelines share one source.
+
+Environments. ``CHURNOPS_FEAST_ENV`` picks the store configuration the same definitions are
+applied to: unset (or ``local``) is ``feature_repo/feature_store.yaml``, a file registry and
+an SQLite online store in the state folder; ``production`` is
+``feature_repo/feature_store.production.yaml``, a PostgreSQL registry and a Redis online
+store. ``CHURNOPS_FEAST_OFFLINE_SOURCE`` moves the offline parquet source to shared storage
+(for example ``s3://...``); production requires it.
 """
 
 from __future__ import annotations
@@ -20,18 +27,22 @@ import hashlib
 import importlib.util
 import json
 import logging
+import os
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
 
+import fsspec
 import pandas as pd
 from feast import Entity, FeatureService, FeatureStore, FeatureView, Project
 from feast.data_source import DataSource
 from feast.feature_view import DUMMY_ENTITY
 from feast.repo_contents import RepoContents
 from feast.repo_operations import extract_objects_for_apply_delete
+from fsspec.implementations.local import LocalFileSystem
 
 from churnops import paths, schema
 
@@ -52,14 +63,63 @@ EVENT_TIMESTAMP = "event_timestamp"
 DEFINITIONS_FILE = "features.py"
 """The file of the feature repository that holds the Feast definitions."""
 
+FEAST_ENV = "CHURNOPS_FEAST_ENV"
+"""Names the store configuration: ``local`` (the default) or ``production``."""
+
+OFFLINE_SOURCE_ENV = "CHURNOPS_FEAST_OFFLINE_SOURCE"
+"""Path or URI of the offline parquet source; defaults to the local state folder."""
+
+LOCAL_ENV = "local"
+
 _INT_KINDS = ("integer", "binary")
 
 _T = TypeVar("_T")
 
 
-def offline_source_path() -> Path:
-    """The parquet file the Feast ``FileSource`` reads, inside the state folder."""
-    return paths.feast_dir() / "customer_snapshot.parquet"
+def feast_env() -> str:
+    """The selected store configuration: ``CHURNOPS_FEAST_ENV``, ``local`` when unset."""
+    return os.environ.get(FEAST_ENV, "").strip() or LOCAL_ENV
+
+
+def feature_store_yaml(repo_path: str | Path = paths.FEATURE_REPO) -> Path:
+    """The ``feature_store*.yaml`` of ``repo_path`` that ``CHURNOPS_FEAST_ENV`` selects.
+
+    ``local`` is ``feature_store.yaml``; any other name ``NAME`` is
+    ``feature_store.NAME.yaml``. The one place that decides which configuration is used.
+    """
+    env = feast_env()
+    name = "feature_store.yaml" if env == LOCAL_ENV else f"feature_store.{env}.yaml"
+    path = Path(repo_path) / name
+    if not path.is_file():
+        available = sorted(p.name for p in Path(repo_path).glob("feature_store*.yaml"))
+        raise FileNotFoundError(
+            f"{FEAST_ENV}={env!r} selects {path}, which does not exist. "
+            f"Configurations in {repo_path}: {', '.join(available) or 'none'}."
+        )
+    return path
+
+
+def offline_source_path() -> str:
+    """Where the Feast ``FileSource`` reads the snapshot parquet: a local path or a URI.
+
+    ``CHURNOPS_FEAST_OFFLINE_SOURCE`` when set (``s3://bucket/feast/customer_snapshot.parquet``
+    in production, where every pod must read the same object), else a file in the local
+    state folder. Only the local configuration may fall back to the state folder.
+    """
+    if configured := os.environ.get(OFFLINE_SOURCE_ENV, "").strip():
+        return configured
+    if feast_env() != LOCAL_ENV:
+        raise RuntimeError(
+            f"{OFFLINE_SOURCE_ENV} is not set. With {FEAST_ENV}={feast_env()} the offline "
+            "source must live on storage every pod reads (for example "
+            "s3://<bucket>/feast/customer_snapshot.parquet); see feature_repo/README.md."
+        )
+    return str(paths.feast_dir() / "customer_snapshot.parquet")
+
+
+def _offline_filesystem(location: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    """The fsspec filesystem (the one Feast's file store reads with) and path of a location."""
+    return fsspec.core.url_to_fs(location)
 
 
 def to_offline_frame(clean_df: pd.DataFrame, observed_at: datetime = SNAPSHOT_TIME) -> pd.DataFrame:
@@ -76,30 +136,50 @@ def to_offline_frame(clean_df: pd.DataFrame, observed_at: datetime = SNAPSHOT_TI
     return _cast_features(frame.reset_index(drop=True))
 
 
-def write_offline_source(df: pd.DataFrame, path: str | Path | None = None) -> Path:
-    """Write an offline frame (see ``to_offline_frame``) as parquet; returns the file.
+def write_offline_source(df: pd.DataFrame, path: str | Path | None = None) -> str:
+    """Write an offline frame (see ``to_offline_frame``) as parquet; returns where.
 
-    The default path is the one the feature views read.
+    The default location is the one the feature views read (``offline_source_path``). URIs
+    such as ``s3://`` go through fsspec, which Feast's file offline store reads them with.
     """
-    target = Path(path) if path is not None else offline_source_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    df.to_parquet(target, index=False)
+    target = str(path) if path is not None else offline_source_path()
+    filesystem, location = _offline_filesystem(target)
+    if isinstance(filesystem, LocalFileSystem):
+        Path(location).parent.mkdir(parents=True, exist_ok=True)
+    with filesystem.open(location, "wb") as file:
+        df.to_parquet(file, index=False)
     return target
 
 
-def open_store(repo_path: str | Path = paths.FEATURE_REPO) -> FeatureStore:
-    """The Feast store of ``repo_path``, opened once per process and state folder.
+def _offline_source_exists() -> bool:
+    filesystem, location = _offline_filesystem(offline_source_path())
+    return filesystem.exists(location)
 
-    Exports ``CHURNOPS_HOME`` first, since ``feature_store.yaml`` refers to it.
+
+def open_store(repo_path: str | Path = paths.FEATURE_REPO) -> FeatureStore:
+    """The Feast store of ``repo_path`` under the configuration ``feature_store_yaml`` picks.
+
+    Opened once per process and resolved configuration. Exports ``CHURNOPS_HOME`` first,
+    since the local configuration refers to it, and names any other variable the
+    configuration refers to that is unset (Feast would keep ``${NAME}`` literally).
     """
-    home = paths.export_state_env()
-    return _open_store(str(Path(repo_path).resolve()), str(home))
+    paths.export_state_env()
+    yaml_file = feature_store_yaml(repo_path)
+    text = yaml_file.read_text()
+    referenced = re.findall(r"\$\{(\w+)\}", re.sub(r"#.*", "", text))
+    if missing := sorted({name for name in referenced if not os.environ.get(name)}):
+        raise RuntimeError(
+            f"{yaml_file.name} needs {', '.join(missing)}: set them "
+            f"(see {Path(repo_path) / 'README.md'})."
+        )
+    return _open_store(str(Path(repo_path).resolve()), str(yaml_file.resolve()),
+                       os.path.expandvars(text))
 
 
 @functools.cache
-def _open_store(repo_path: str, home: str) -> FeatureStore:
-    # ``home`` only keys the cache: the store's config is expanded from the environment.
-    return FeatureStore(repo_path=repo_path)
+def _open_store(repo_path: str, yaml_file: str, resolved: str) -> FeatureStore:
+    # ``resolved`` (the configuration as Feast will expand it) only keys the cache.
+    return FeatureStore(repo_path=repo_path, fs_yaml_file=Path(yaml_file))
 
 
 def load_definitions(repo_path: str | Path = paths.FEATURE_REPO) -> ModuleType:
@@ -181,17 +261,20 @@ def publish(store: FeatureStore, clean_df: pd.DataFrame) -> dict[str, str | int 
     fingerprint = hashlib.sha256(
         pd.util.hash_pandas_object(frame, index=False).values.tobytes()
         + definitions.read_bytes()
+        # Which store and source: a snapshot published to one is not published to another.
+        + store.config.model_dump_json().encode()
+        + offline_source_path().encode()
     ).hexdigest()
     marker = paths.feast_dir() / "published.json"
     state: dict[str, str | int | bool] = {
         "fingerprint": fingerprint,
         "rows": len(frame),
-        "offline_source": str(offline_source_path()),
+        "offline_source": offline_source_path(),
         "feature_service": FEATURE_SERVICE,
         "snapshot_time": SNAPSHOT_TIME.isoformat(),
     }
     current = json.loads(marker.read_text()) if marker.exists() else {}
-    if (current.get("fingerprint") == fingerprint and offline_source_path().exists()
+    if (current.get("fingerprint") == fingerprint and _offline_source_exists()
             and _serves_online(store, str(frame[schema.ENTITY_KEY].iloc[0]))):
         logger.info("Feature store already holds this snapshot (%s...).", fingerprint[:12])
         return state

@@ -1,14 +1,19 @@
-"""Calls to MLflow scoring servers (``POST /invocations``), over one keep-alive client."""
+"""Calls to model servers, over one keep-alive client.
+
+The protocol follows from the endpoint URL (``churnops/protocols.py``): MLflow's
+``.../invocations`` locally, the Open Inference Protocol's ``.../v2/models/<name>/infer``
+behind Seldon Core (MLServer).
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 import httpx
 
-from churnops import schema
+from churnops.protocols import Protocol, ProtocolError, protocol_for_endpoint
 
 
 class ModelServerError(Exception):
@@ -33,12 +38,13 @@ class ModelClient:
     async def churn_probabilities(self, endpoint: str, rows: Sequence[Mapping[str, Any]]
                                   ) -> list[float]:
         """p(churn) for each row (a dict of every feature), in order."""
-        payload = {"dataframe_split": {
-            "columns": list(schema.FEATURE_NAMES),
-            "data": [[row[name] for name in schema.FEATURE_NAMES] for row in rows],
-        }}
+        protocol, base = _protocol(endpoint)
         try:
-            response = await self._http.post(endpoint, json=payload)
+            path, payload = protocol.encode(rows)
+        except ProtocolError as error:
+            raise ModelServerError(f"cannot call {endpoint}: {error}") from error
+        try:
+            response = await self._http.post(base + path, json=payload)
         except httpx.TimeoutException as error:
             raise ModelServerError(
                 f"model server {endpoint} timed out after {self.timeout_s} s"
@@ -49,11 +55,15 @@ class ModelClient:
             raise ModelServerError(
                 f"model server {endpoint} answered {response.status_code}: {response.text[:200]}"
             )
-        return _probabilities(endpoint, response, len(rows))
+        try:
+            return protocol.decode(response.json(), len(rows))
+        except (ValueError, ProtocolError) as error:
+            raise ModelServerError(f"model server {endpoint}: {error}") from error
 
     async def ping(self, endpoint: str) -> None:
-        """Raise ``ModelServerError`` unless the server's health check (``/ping``) passes."""
-        url = endpoint.removesuffix("/invocations") + "/ping"
+        """Raise ``ModelServerError`` unless the server's health check passes."""
+        protocol, base = _protocol(endpoint)
+        url = base + protocol.health_path
         try:
             response = await self._http.get(url)
         except httpx.HTTPError as error:
@@ -65,17 +75,9 @@ class ModelClient:
         await self._http.aclose()
 
 
-def _probabilities(endpoint: str, response: httpx.Response, expected: int) -> list[float]:
-    """The positive-class column of ``{"predictions": [[p0, p1], ...]}``, checked."""
+@lru_cache(maxsize=64)
+def _protocol(endpoint: str) -> tuple[Protocol, str]:
     try:
-        rows = response.json()["predictions"]
-        values = [float(row[1]) for row in rows]
-    except (ValueError, KeyError, IndexError, TypeError) as error:
-        raise ModelServerError(
-            f"model server {endpoint} sent no class probabilities: {response.text[:200]}"
-        ) from error
-    if len(values) != expected:
-        raise ModelServerError(f"model server {endpoint} sent {len(values)} rows for {expected}")
-    if not all(math.isfinite(v) and 0.0 <= v <= 1.0 for v in values):
-        raise ModelServerError(f"model server {endpoint} sent probabilities outside [0, 1]")
-    return values
+        return protocol_for_endpoint(endpoint)
+    except ProtocolError as error:
+        raise ModelServerError(str(error)) from error

@@ -2,8 +2,9 @@
 
 Everything here uses the ``BaseModelDeployer`` API, so it works with any deployer flavor.
 The one flavor-specific part is the service configuration: each flavor has its own config
-class. ``SERVER_CONFIGS`` maps a flavor to the function that builds it; the local stack's
-``mlflow`` deployer is the one implemented, a Seldon or KServe adapter would sit beside it.
+class. ``SERVER_CONFIGS`` maps a flavor to the function that builds it: the local stack's
+``mlflow`` deployer, and the ``seldon_progressive`` plugin (``stacks/plugins/model_deployer``)
+for Kubernetes.
 
 One server serves one registry version and is named after it (service name
 ``zenml-churn-model-v<N>``, pipeline step name ``deploy_model_server.v<N>``), so a champion
@@ -70,8 +71,43 @@ def mlflow_server_config(version: RegistryVersion, timeout: int) -> tuple[Servic
     return config, MLFlowDeploymentService.SERVICE_TYPE
 
 
+def seldon_server_config(version: RegistryVersion, timeout: int) -> tuple[ServiceConfig,
+                                                                         ServiceType]:
+    """Adapter for the ``seldon_progressive`` flavor: a SeldonDeployment for one version.
+
+    Each version gets its own single-predictor deployment (MLServer, V2 protocol), like
+    the local servers, so the prediction service routes shadow and canary traffic the same
+    way on every stack. Seldon's storage initializer downloads the model from the
+    registry's artifact location, so ``models:/`` URIs are resolved first.
+    """
+    from stacks.plugins.model_deployer.manifests import Rollout, ServedModel
+    from stacks.plugins.model_deployer.service import SeldonRolloutConfig, SeldonRolloutService
+
+    name = server_name(version.version)
+    rollout = Rollout(
+        deployment_name=name, model_name=REGISTERED_MODEL_NAME, strategy="basic",
+        champion=ServedModel(version=version.version, model_uri=storage_uri(version)),
+    )
+    config = SeldonRolloutConfig(
+        name=name, model_name=REGISTERED_MODEL_NAME, rollout=rollout,
+        pipeline_name=DEPLOYMENT_PIPELINE, pipeline_step_name=f"{SERVER_STEP}.v{version.version}",
+    )
+    return config, SeldonRolloutService.SERVICE_TYPE
+
+
+def storage_uri(version: RegistryVersion) -> str:
+    """Where a version's model files are stored (``s3://...``), for servers that fetch them."""
+    if not version.model_uri.startswith("models:/"):
+        return version.model_uri
+    from steps.registry.model_registry import active_model_registry
+
+    client = active_model_registry().mlflow_client
+    return client.get_model_version_download_uri(REGISTERED_MODEL_NAME, version.version)
+
+
 SERVER_CONFIGS: dict[str, Callable[[RegistryVersion, int], tuple[ServiceConfig, ServiceType]]] = {
     "mlflow": mlflow_server_config,
+    "seldon_progressive": seldon_server_config,
 }
 """Model deployer flavor -> builder of its service configuration for one version."""
 

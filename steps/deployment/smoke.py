@@ -75,8 +75,7 @@ def smoke_test(
     sample = sample_customers(sample_size)
     try:
         check_sample_against_suite(sample, endpoint.validation_suite)
-        result = probe_endpoint(endpoint, sample.to_dict("records"), list(schema.FEATURE_NAMES),
-                                timeout=request_timeout)
+        result = probe_endpoint(endpoint, sample.to_dict("records"), timeout=request_timeout)
     except SmokeTestError as error:
         withdraw(plan, endpoint, str(error))
         raise SmokeTestError(

@@ -22,10 +22,10 @@ from churnops.deployment import (
     DeploymentHistory,
     LiveDeployment,
     deployment_dir,
-    invocation_payload,
     live_deployment_path,
     read_live,
 )
+from churnops.protocols import MLflowProtocol
 
 pytestmark = pytest.mark.slow
 
@@ -81,8 +81,8 @@ def champion(client) -> str:
 
 def predict(endpoint: str, customers) -> np.ndarray:
     rows = customers[list(schema.FEATURE_NAMES)].to_dict("records")
-    response = requests.post(endpoint, json=invocation_payload(rows, schema.FEATURE_NAMES),
-                             timeout=10)
+    path, payload = MLflowProtocol().encode(rows)
+    response = requests.post(endpoint.removesuffix(path) + path, json=payload, timeout=10)
     response.raise_for_status()
     return np.asarray(response.json()["predictions"])
 

@@ -19,7 +19,6 @@ from churnops.deployment import (
     LiveDeployment,
     ModelEndpoint,
     SmokeTestError,
-    check_probabilities,
     choose_versions,
     format_status,
     merge_overrides,
@@ -27,6 +26,7 @@ from churnops.deployment import (
     read_live,
     write_live,
 )
+from serving.api_models import EXAMPLE_FEATURES
 
 SUITE = {"name": "churn_features", "expectations": []}
 
@@ -126,13 +126,7 @@ def test_choose_versions_explains_what_is_missing(
 # Smoke checks -------------------------------------------------------------------------------
 
 
-def test_probabilities_must_be_pairs_that_sum_to_one() -> None:
-    check_probabilities({"predictions": [[0.3, 0.7], [1, 0]]}, expected_rows=2)
-    for body in ({"predictions": [[0.3, 0.7]]}, {"predictions": [[0.3, 0.6], [0.5, 0.5]]},
-                 {"predictions": [[1.2, -0.2], [0.5, 0.5]]}, {"predictions": [0, 1]},
-                 {"error": "boom"}, [[0.5, 0.5], [0.5, 0.5]]):
-        with pytest.raises(SmokeTestError):
-            check_probabilities(body, expected_rows=2)
+ROW = dict(EXAMPLE_FEATURES)
 
 
 class _Answers(BaseHTTPRequestHandler):
@@ -163,7 +157,7 @@ def server() -> Iterator[HTTPServer]:
 def test_probe_measures_latency_of_good_answers(server: HTTPServer) -> None:
     server.answer = (200, '{"predictions": [[0.25, 0.75]]}')
     target = endpoint("1", server.server_port)
-    result = probe_endpoint(target, [{"a": 1, "b": "x"}] * 5, ["a", "b"])
+    result = probe_endpoint(target, [ROW] * 5)
     assert (result.version, result.requests) == ("1", 5)
     assert 0 < result.latency_p50_ms <= result.latency_p99_ms
 
@@ -171,17 +165,19 @@ def test_probe_measures_latency_of_good_answers(server: HTTPServer) -> None:
 @pytest.mark.parametrize(("answer", "message"), [
     ((500, '{"error_code": "INTERNAL_ERROR"}'), "HTTP 500"),
     ((200, "not json"), "not JSON"),
-    ((200, '{"predictions": [1]}'), "not a pair"),
+    ((200, '{"predictions": [1]}'), "no class probabilities"),
+    ((200, '{"predictions": [[0.5, 1.5]]}'), r"outside \[0, 1\]"),
+    ((200, '{"predictions": [[0.5, 0.5], [0.5, 0.5]]}'), "2 rows"),
 ])
 def test_probe_fails_on_wrong_answers(server: HTTPServer, answer: tuple, message: str) -> None:
     server.answer = answer
     with pytest.raises(SmokeTestError, match=message):
-        probe_endpoint(endpoint("1", server.server_port), [{"a": 1}], ["a"])
+        probe_endpoint(endpoint("1", server.server_port), [ROW])
 
 
 def test_probe_fails_when_nothing_listens() -> None:
     with pytest.raises(SmokeTestError, match="no answer"):
-        probe_endpoint(endpoint("1", 9), [{"a": 1}], ["a"], timeout=2)
+        probe_endpoint(endpoint("1", 9), [ROW], timeout=2)
 
 
 # Status -------------------------------------------------------------------------------------

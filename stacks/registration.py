@@ -21,10 +21,15 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ComponentSpec:
+    """A stack component. ``environment`` and ``secrets`` (ZenML secret names) reach every
+    step that runs on a stack with this component, as environment variables."""
+
     type: StackComponentType
     name: str
     flavor: str
     configuration: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,4 +86,6 @@ def _get_or_create_component(client: Client, spec: ComponentSpec) -> Any:
             flavor=spec.flavor,
             component_type=spec.type,
             configuration=spec.configuration,
+            environment=spec.environment or None,
+            secrets=list(spec.secrets) or None,
         )

@@ -25,7 +25,8 @@ HISTORY_PREFIX = "history."
 class HistoryEvent:
     """One entry of the promotion history."""
 
-    event: str  # "promoted", "rejected", "manual_promote" or "rollback"
+    event: str  # "promoted", "approved" (passed, for a canary), "rejected",
+    #             "manual_promote" or "rollback"
     version: str
     previous_champion: str | None
     reason: str

@@ -20,9 +20,13 @@ logger = logging.getLogger(__name__)
 @step(enable_cache=False)
 def promotion_gate(
     model_version: str, holdout: pd.DataFrame, holdout_evaluation: dict,
-    settings: TrainingSettings,
+    settings: TrainingSettings, promote: bool = True,
 ) -> Annotated[dict, "promotion_decision"]:
-    """Re-score the champion on this run's holdout and move the alias only for a clear winner."""
+    """Re-score the champion on this run's holdout and move the alias only for a clear winner.
+
+    With ``promote=False`` a winner is only approved: the alias moves later, when its
+    canary deployment holds (``run.py --promote-canary``).
+    """
     client = active_model_registry().mlflow_client
     champion = registry.champion_version(client)
     champion_metrics = None
@@ -34,16 +38,20 @@ def promotion_gate(
     challenger_metrics = Evaluation(**holdout_evaluation).metrics()
     decision = decide(challenger_metrics, champion_metrics, settings.gate)
     previous = str(champion.version) if champion else None
-    if decision.promote:
+    if decision.promote and promote:
         registry.set_champion(client, model_version, "promoted", decision.summary)
+    elif decision.promote:
+        registry.record(client, registry.HistoryEvent(
+            "approved", model_version, previous, f"{decision.summary}; canary next"))
     else:
         registry.record(client, registry.HistoryEvent(
             "rejected", model_version, previous, decision.summary))
     result = {
         "model_version": model_version,
-        "promoted": decision.promote,
+        "promoted": decision.promote and promote,
+        "approved": decision.promote,
         "champion_before": previous,
-        "champion_after": model_version if decision.promote else previous,
+        "champion_after": model_version if decision.promote and promote else previous,
         "reasons": decision.reasons,
         "challenger_roc_auc": challenger_metrics["test_roc_auc"],
         "champion_roc_auc": champion_metrics["test_roc_auc"] if champion_metrics else None,

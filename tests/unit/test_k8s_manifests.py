@@ -326,7 +326,7 @@ def test_settings_accept_the_service_configuration(
 
 
 def test_service_calls_the_model_endpoint_with_the_v2_protocol() -> None:
-    protocols = pytest.importorskip("serving.protocols")
+    from churnops import protocols
     endpoint = _find("ConfigMap", "churn-service-config")["data"]["CHURNOPS_MODEL_ENDPOINT"]
     protocol, _ = protocols.protocol_for_endpoint(endpoint)
     assert protocol.name == "v2"

@@ -51,7 +51,8 @@ class GXEvidentlyDataValidator(EvidentlyDataValidator):
         Raises:
             TypeError: if a suite is given and the dataset is not a frame.
             ValueError: if a suite is given with a comparison dataset.
-            DataValidationError: if the suite fails and the config says ``raise_on_failure``.
+            DataValidationError: if the suite fails and ``raise_on_failure`` (a keyword
+                argument, else the config's) is set.
         """
         suite = kwargs.pop("suite", check_list)
         if not isinstance(suite, ExpectationSuite):
@@ -62,6 +63,7 @@ class GXEvidentlyDataValidator(EvidentlyDataValidator):
             raise TypeError(f"Expected a pandas DataFrame, got {type(dataset).__name__}.")
         max_values = kwargs.get("max_unexpected_values", self.config.max_unexpected_values)
         report: ValidationReport = validate(dataset, suite, max_unexpected_values=max_values)
-        if self.config.raise_on_failure and not report.success:
+        raise_on_failure = kwargs.get("raise_on_failure", self.config.raise_on_failure)
+        if raise_on_failure and not report.success:
             raise DataValidationError(report)
         return report

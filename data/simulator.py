@@ -1,0 +1,263 @@
+"""Production traffic simulator: Telco customers replayed as days of requests.
+
+Each simulated day draws ``requests_per_day`` customers from the cleaned Telco table, with
+a random generator seeded by ``(seed, day)``: a given seed gives the same days, in any order.
+From ``onset_day`` on, a scenario changes the world:
+
+- ``none``: every day looks like the training data.
+- ``data_drift``: covariate shift. Customers are drawn with weights that favour fiber-optic,
+  month-to-month and electronic-check customers with high bills, and every bill rises by
+  ``10 % x strength``. Outcomes keep their relation to the inputs.
+- ``concept_drift``: the inputs keep their distribution, the relation changes. A price rise
+  makes long-tenure customers with high bills (``tenure >= 24`` and ``MonthlyCharges >= 70``)
+  churn with probability ``strength``, whatever they did before.
+- ``mixed``: both.
+
+Outcomes (ground truth) arrive ``label_delay_days`` after the request, through the service's
+``/feedback``. ``ServiceDriver`` sends everything over HTTP; ``LogDriver`` writes the same
+records straight into an inference log, for long benchmarks.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import pandas as pd
+
+from churnops import schema
+
+Scenario = Literal["none", "data_drift", "concept_drift", "mixed"]
+SCENARIOS: tuple[str, ...] = ("none", "data_drift", "concept_drift", "mixed")
+
+DEFAULT_DATA_DRIFT_STRENGTH = 1.0
+DEFAULT_CONCEPT_DRIFT_STRENGTH = 0.8
+PRICE_RISE_PER_STRENGTH = 0.10
+"""Bills rise by this share per unit of data-drift strength."""
+LONG_TENURE_MONTHS = 24
+HIGH_BILL_USD = 70.0
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    scenario: Scenario = "none"
+    requests_per_day: int = 300
+    onset_day: int = 4
+    """First day the scenario's drift applies (days are numbered from 1)."""
+    data_drift_strength: float = DEFAULT_DATA_DRIFT_STRENGTH
+    concept_drift_strength: float = DEFAULT_CONCEPT_DRIFT_STRENGTH
+    label_delay_days: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.scenario not in SCENARIOS:
+            raise ValueError(f"scenario must be one of {SCENARIOS}, not {self.scenario!r}")
+        if self.requests_per_day < 1 or self.label_delay_days < 0 or self.onset_day < 1:
+            raise ValueError("requests_per_day and onset_day must be >= 1, the delay >= 0")
+        if not 0.0 <= self.concept_drift_strength <= 1.0 or self.data_drift_strength < 0:
+            raise ValueError("concept drift strength is a probability; data drift's is >= 0")
+
+    @property
+    def has_data_drift(self) -> bool:
+        return self.scenario in ("data_drift", "mixed")
+
+    @property
+    def has_concept_drift(self) -> bool:
+        return self.scenario in ("concept_drift", "mixed")
+
+
+@dataclass(frozen=True)
+class DayTraffic:
+    """One day's requests: ``customer_id``, every feature, and the true ``churned``."""
+
+    day: int
+    requests: pd.DataFrame
+
+    def payloads(self) -> list[dict[str, Any]]:
+        """``/predict`` bodies: the customer and its full features."""
+        features = self.requests[list(schema.FEATURE_NAMES)].to_dict("records")
+        return [{"customer_id": customer_id, "features": row}
+                for customer_id, row in zip(self.requests[schema.ENTITY_KEY], features,
+                                            strict=True)]
+
+
+class TrafficSimulator:
+    def __init__(self, customers: pd.DataFrame, config: SimulationConfig) -> None:
+        """``customers`` is the cleaned customer table (``churnops.data.clean``)."""
+        self.config = config
+        self._customers = customers.reset_index(drop=True)
+        self._churned = (customers[schema.TARGET] == schema.TARGET_POSITIVE).to_numpy()
+        self._drift_weights = _drift_weights(self._customers, config.data_drift_strength)
+
+    def drifting(self, day: int) -> bool:
+        return self.config.scenario != "none" and day >= self.config.onset_day
+
+    def day(self, day: int) -> DayTraffic:
+        """The requests of ``day``; the same for the same seed, whenever it is asked for."""
+        rng = np.random.default_rng([self.config.seed, day])
+        n = self.config.requests_per_day
+        data_drift = self.drifting(day) and self.config.has_data_drift
+        weights = self._drift_weights if data_drift else None
+        rows = rng.choice(len(self._customers), size=n, replace=True, p=weights)
+        frame = self._customers.loc[rows, [schema.ID_COLUMN, *schema.FEATURE_NAMES]]
+        frame = frame.rename(columns={schema.ID_COLUMN: schema.ENTITY_KEY}).reset_index(drop=True)
+        churned = self._churned[rows].copy()
+        if data_drift:
+            rise = 1.0 + PRICE_RISE_PER_STRENGTH * self.config.data_drift_strength
+            frame["MonthlyCharges"] = (frame["MonthlyCharges"] * rise).round(2)
+            frame["TotalCharges"] = (frame["TotalCharges"] * rise).round(2)
+        if self.drifting(day) and self.config.has_concept_drift:
+            hit = price_rise_segment(frame) & (rng.random(n) < self.config.concept_drift_strength)
+            churned |= hit
+        frame["churned"] = churned
+        return DayTraffic(day, frame)
+
+
+def price_rise_segment(frame: pd.DataFrame) -> np.ndarray:
+    """The customers the concept drift's price rise makes churn."""
+    return ((frame["tenure"] >= LONG_TENURE_MONTHS)
+            & (frame["MonthlyCharges"] >= HIGH_BILL_USD)).to_numpy()
+
+
+def _drift_weights(customers: pd.DataFrame, strength: float) -> np.ndarray:
+    """Sampling weights of the data-drift customer mix, ``exp(strength x score)``."""
+    charges = customers["MonthlyCharges"]
+    score = ((customers["InternetService"] == "Fiber optic").astype(float)
+             + (customers["Contract"] == "Month-to-month").astype(float)
+             + (customers["PaymentMethod"] == "Electronic check").astype(float)
+             + (charges - charges.mean()) / charges.std())
+    weights = np.exp(strength * score.to_numpy())
+    return weights / weights.sum()
+
+
+# Drivers: where the traffic goes ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Ground truth for one answered request, due on ``due_day``."""
+
+    customer_id: str
+    request_id: str
+    churned: bool
+    due_day: int
+
+
+class Driver(Protocol):
+    def predict(self, traffic: DayTraffic) -> list[str]:
+        """Score the day's requests; the request ids, in order."""
+
+    def feedback(self, outcomes: Sequence[Outcome]) -> None:
+        """Deliver outcomes."""
+
+
+class ServiceDriver:
+    """Drives the real service over HTTP: ``/predict/batch`` then ``/feedback``.
+
+    A batch the service refuses with 503 (its model server failed or timed out; the
+    service logged the attempt) is sent again, up to ``retries`` times, like a client
+    would; ``failed_batches`` counts those refusals.
+    """
+
+    def __init__(self, base_url: str, api_key: str | None = None, batch_size: int = 100,
+                 timeout_s: float = 30.0, retries: int = 3) -> None:
+        import httpx
+
+        headers = {"X-API-Key": api_key} if api_key else {}
+        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout_s)
+        self.batch_size = batch_size
+        self.retries = retries
+        self.failed_batches = 0
+
+    def predict(self, traffic: DayTraffic) -> list[str]:
+        payloads = traffic.payloads()
+        request_ids: list[str] = []
+        for start in range(0, len(payloads), self.batch_size):
+            batch = payloads[start:start + self.batch_size]
+            request_ids += [answer["request_id"] for answer in self._score(batch)]
+        return request_ids
+
+    def _score(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for attempt in range(self.retries + 1):
+            response = self._http.post("/predict/batch", json={"requests": batch})
+            if response.status_code != 503 or attempt == self.retries:
+                break
+            self.failed_batches += 1
+            time.sleep(0.5 * 2**attempt)
+        response.raise_for_status()
+        return response.json()
+
+    def feedback(self, outcomes: Sequence[Outcome]) -> None:
+        for outcome in outcomes:
+            self._http.post("/feedback", json={
+                "customer_id": outcome.customer_id, "churned": outcome.churned,
+                "request_id": outcome.request_id,
+            }).raise_for_status()
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class LogDriver:
+    """Writes what the service would log, without HTTP: for long benchmark runs.
+
+    ``score`` maps a feature frame to p(churn) with the same model the service would call.
+    Rows match the service's (status ``ok``, the champion variant); only latency is zero.
+    """
+
+    def __init__(self, log: Any, score: Callable[[pd.DataFrame], np.ndarray],
+                 model_version: str, threshold: float) -> None:
+        self.log = log
+        self.score = score
+        self.model_version = model_version
+        self.threshold = threshold
+
+    def predict(self, traffic: DayTraffic) -> list[str]:
+        from serving.inference_log import PredictionRecord
+
+        frame = traffic.requests
+        probabilities = self.score(frame[list(schema.FEATURE_NAMES)])
+        features = frame[list(schema.FEATURE_NAMES)].to_dict("records")
+        records = [
+            PredictionRecord(
+                request_id=uuid.uuid4().hex, customer_id=customer_id, features=row,
+                model_version=self.model_version, variant="champion",
+                probability=float(p), decision=bool(p >= self.threshold), latency_ms=0.0,
+                status="ok",
+            )
+            for customer_id, row, p in zip(frame[schema.ENTITY_KEY], features, probabilities,
+                                           strict=True)
+        ]
+        self.log.record_predictions(records)
+        return [record.request_id for record in records]
+
+    def feedback(self, outcomes: Sequence[Outcome]) -> None:
+        for outcome in outcomes:
+            self.log.record_feedback(outcome.customer_id, outcome.churned, outcome.request_id)
+
+
+@dataclass
+class Simulation:
+    """Days of traffic through a driver, with outcomes delivered when they fall due."""
+
+    simulator: TrafficSimulator
+    driver: Driver
+    _pending: dict[int, list[Outcome]] = field(default_factory=lambda: defaultdict(list))
+
+    def run_day(self, day: int) -> tuple[int, int]:
+        """Send ``day``'s requests, then the outcomes due that day: (requests, outcomes)."""
+        traffic = self.simulator.day(day)
+        request_ids = self.driver.predict(traffic)
+        due = day + self.simulator.config.label_delay_days
+        for customer_id, request_id, churned in zip(
+                traffic.requests[schema.ENTITY_KEY], request_ids, traffic.requests["churned"],
+                strict=True):
+            self._pending[due].append(Outcome(customer_id, request_id, bool(churned), due))
+        outcomes = self._pending.pop(day, [])
+        self.driver.feedback(outcomes)
+        return len(request_ids), len(outcomes)

@@ -1,0 +1,98 @@
+"""The data a retraining run learns from: the reference plus labelled production traffic."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import pandas as pd
+from zenml import step
+from zenml.client import Client
+
+from churnops import REGISTERED_MODEL_NAME, schema
+from churnops.features import EVENT_TIMESTAMP
+from churnops.monitoring import LABEL, RetrainingPolicy
+from steps.monitoring.production import production_frame
+from steps.registry.model_registry import active_model_registry
+
+logger = logging.getLogger(__name__)
+
+TRAINING_FRAME = "training_frame"
+"""The artifact name of a version's full labelled training data, in every training run."""
+
+
+@step(enable_cache=False)
+def load_reference_frame(model_version: str | None = None) -> Annotated[
+    pd.DataFrame, "reference_frame"
+]:
+    """The ``training_frame`` artifact of the run that trained the champion (or a version)."""
+    client = active_model_registry().mlflow_client
+    version = model_version or client.get_model_version_by_alias(
+        REGISTERED_MODEL_NAME, "champion").version
+    run_name = client.get_model_version(REGISTERED_MODEL_NAME, str(version)).tags[
+        "zenml_run_name"]
+    frame = training_frame(Client().get_pipeline_run(run_name))
+    logger.info("Reference: %d rows from run %s (v%s).", len(frame), run_name, version)
+    return frame
+
+
+def training_frame(run: Any) -> pd.DataFrame:
+    """The ``training_frame`` artifact of a ZenML training (or retraining) run."""
+    for step_run in run.steps.values():
+        if TRAINING_FRAME in step_run.outputs:
+            return step_run.outputs[TRAINING_FRAME][0].load()
+    raise RuntimeError(f"Run {run.name} has no '{TRAINING_FRAME}' artifact.")
+
+
+@step(enable_cache=False)
+def load_labelled_production(policy: RetrainingPolicy, inference_log_url: str | None = None,
+                             until: datetime | None = None) -> Annotated[
+    pd.DataFrame, "labelled_production"
+]:
+    """Answered requests whose outcome arrived: in the policy's window, or all of them."""
+    from serving.inference_log import InferenceLog
+    from serving.settings import Settings
+
+    end = until or datetime.now(UTC)
+    start = (end - timedelta(days=policy.window_days) if policy.mode == "window"
+             else datetime(1970, 1, 1, tzinfo=UTC))
+    log = InferenceLog(inference_log_url or Settings.from_env().inference_log_url)
+    try:
+        frame = production_frame(log.outcomes_between(start, end))
+    finally:
+        log.close()
+    logger.info("Labelled production rows (%s policy): %d.", policy.mode, len(frame))
+    return frame
+
+
+@step
+def combine_training_data(reference: pd.DataFrame, production: pd.DataFrame,
+                          policy: RetrainingPolicy) -> tuple[
+    Annotated[pd.DataFrame, "training_frame"], Annotated[str, "data_version"]
+]:
+    """Production rows in the training frame's layout, plus reference rows as the policy says.
+
+    ``window``: reference rows are sampled (seeded) only to bring the total up to
+    ``min_rows``, so recent behaviour dominates. ``cumulative``: the whole reference.
+    """
+    recent = pd.DataFrame({
+        schema.ENTITY_KEY: production["customer_id"].astype(str).to_numpy(),
+        EVENT_TIMESTAMP: pd.to_datetime(production["ts"], utc=True).to_numpy(),
+        schema.TARGET: production[LABEL].map({1: "Yes", 0: "No"}).to_numpy(),
+    }) if len(production) else pd.DataFrame(columns=[schema.ENTITY_KEY, EVENT_TIMESTAMP,
+                                                     schema.TARGET])
+    for name in schema.FEATURE_NAMES:
+        recent[name] = production[name].to_numpy() if len(production) else []
+    kept = reference
+    if policy.mode == "window":
+        needed = max(policy.min_rows - len(recent), 0)
+        kept = reference.sample(min(needed, len(reference)), random_state=policy.seed)
+    frame = pd.concat([kept, recent[reference.columns]], ignore_index=True)
+    frame = frame.astype({name: reference[name].dtype for name in reference.columns
+                          if name != EVENT_TIMESTAMP})
+    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).values.tobytes())
+    logger.info("Retraining on %d rows: %d reference, %d production.",
+                len(frame), len(kept), len(recent))
+    return frame, f"retrain-{digest.hexdigest()[:16]}"

@@ -1,0 +1,122 @@
+"""The monitoring pipeline on the real local stack, over an inference log the simulator fills.
+
+Traffic is written with the simulator's ``LogDriver`` (the records the service would log,
+scored by the real champion model) so that each test controls its window exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from churnops import REGISTERED_MODEL_NAME, paths
+from churnops.monitoring import MonitoringSettings
+from data.simulator import LogDriver, Simulation, SimulationConfig, TrafficSimulator
+from serving.inference_log import InferenceLog
+
+pytestmark = pytest.mark.slow
+
+SETTINGS = yaml.safe_load((paths.CONFIG_DIR / "monitoring.yaml").read_text())["parameters"][
+    "settings"]
+
+
+@dataclass
+class Window:
+    start: datetime
+    end: datetime
+
+
+@pytest.fixture(scope="module")
+def scorer(champion):
+    import mlflow
+
+    model = mlflow.sklearn.load_model(f"models:/{REGISTERED_MODEL_NAME}/{champion.version}")
+    return lambda frame: model.predict_proba(frame)[:, 1]
+
+
+def simulate(log: InferenceLog, scorer, champion, clean_customers, scenario: str,
+             days: tuple[int, ...], label_delay_days: int = 0) -> Window:
+    """Log the given days of a scenario (drift from day 4), outcomes after the delay."""
+    config = SimulationConfig(scenario=scenario, onset_day=4, seed=11,
+                              label_delay_days=label_delay_days)
+    driver = LogDriver(log, scorer, champion.version, champion.threshold)
+    simulation = Simulation(TrafficSimulator(clean_customers, config), driver)
+    start = datetime.now(UTC)
+    for day in days:
+        simulation.run_day(day)
+    return Window(start, datetime.now(UTC))
+
+
+def monitor(zenml_client, log_url: str, champion, window: Window) -> tuple[dict, object]:
+    from pipelines.monitoring import monitoring_pipeline
+
+    run = monitoring_pipeline.with_options(enable_cache=False)(
+        settings=MonitoringSettings(**SETTINGS),
+        window={"start": window.start, "end": window.end, "labels_start": window.start},
+        model_version=champion.version, inference_log_url=log_url,
+    )
+    run = zenml_client.get_pipeline_run(run.id)
+    return run.steps["decide_on_action"].outputs["monitoring_decision"][0].load(), run
+
+
+def test_quiet_traffic_then_data_drift(tmp_path: Path, zenml_client, champion, scorer,
+                                       clean_customers) -> None:
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = InferenceLog(url)
+    quiet_window = simulate(log, scorer, champion, clean_customers, "none", (1,))
+    drift_window = simulate(log, scorer, champion, clean_customers, "data_drift", (5,))
+
+    quiet, quiet_run = monitor(zenml_client, url, champion, quiet_window)
+    assert quiet["recommended_action"] == "none", quiet["reasons"]
+    assert quiet["figures"]["drift"]["rows"] == 300
+    assert quiet["figures"]["model_version"] == champion.version
+
+    drifted, run = monitor(zenml_client, url, champion, drift_window)
+    assert drifted["drift_detected"] and drifted["recommended_action"] == "retrain"
+    assert "InternetService" in drifted["figures"]["drift"]["drifted_features"]
+    assert drifted["figures"]["drift"]["prediction_drift"]
+
+    # The dashboard shows the Evidently and GX reports; the figures are run metadata.
+    report = run.steps["detect_drift"].outputs["drift_report"][0]
+    assert report.visualizations, "the drift report has no visualization"
+    validation = run.steps["validate_production_inputs"].outputs["production_validation"][0]
+    assert validation.load().success and validation.visualizations
+    figures = run.run_metadata["monitoring"]
+    assert figures["drift_detected"] == 1.0 and figures["drift_share"] >= 0.25
+    assert quiet_run.run_metadata["monitoring"]["drift_detected"] == 0.0
+    assert (paths.reports_dir() / "drift_report.html").stat().st_size > 10_000
+    log.close()
+
+
+def test_concept_drift_shows_in_performance_not_in_inputs(
+        tmp_path: Path, zenml_client, champion, scorer, clean_customers) -> None:
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    log = InferenceLog(url)
+    before = simulate(log, scorer, champion, clean_customers, "concept_drift", (1, 2))
+    after = simulate(log, scorer, champion, clean_customers, "concept_drift", (5, 6))
+
+    steady, _ = monitor(zenml_client, url, champion, before)
+    assert steady["figures"]["performance"]["labelled_rows"] == 600
+    assert not steady["performance_degraded"], steady["reasons"]
+
+    changed, _ = monitor(zenml_client, url, champion, after)
+    performance = changed["figures"]["performance"]
+    assert not changed["drift_detected"], changed["reasons"]
+    assert changed["performance_degraded"] and changed["recommended_action"] == "retrain"
+    assert performance["roc_auc"] < performance["baseline_roc_auc"] - 0.05
+    rows = log.outcomes_between(after.start, after.end, champion.version)
+    assert len(rows) == 600 and np.mean([r["churned"] for r in rows]) > 0.3
+    log.close()
+
+
+def test_an_empty_window_gives_no_verdict(tmp_path: Path, zenml_client, champion) -> None:
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    now = datetime.now(UTC)
+    decision, _ = monitor(zenml_client, url, champion, Window(now, now))
+    assert decision["recommended_action"] == "none"
+    assert any("no drift verdict" in reason for reason in decision["reasons"])

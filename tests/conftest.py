@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -34,7 +35,19 @@ pytest_plugins = ("tests.serving_fixtures",)  # the serving tests' shared fixtur
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _stop_model_servers()
     shutil.rmtree(SESSION_DIR, ignore_errors=True)
+
+
+def _stop_model_servers() -> None:
+    """Model servers are daemons that outlive the run that started them: stop the session's."""
+    if "zenml" not in sys.modules:
+        return
+    from zenml.client import Client
+
+    deployer = Client().active_stack.model_deployer
+    for service in deployer.find_model_server() if deployer else []:
+        deployer.delete_model_server(service.uuid, timeout=30, force=True)
 
 
 @pytest.fixture(scope="session")

@@ -350,7 +350,10 @@ def _with(name: str, parameters: dict) -> dict:
 
 def _run_pipeline(client, name: str, options: dict):
     """One quiet run (the loop prints its own timeline); raises on failure."""
-    run = _pipeline(name).with_options(**options)()
+    from stacks.kubeflow import settings as kubeflow_settings
+
+    pipeline = _pipeline(name)
+    run = pipeline.with_options(**kubeflow_settings.for_active_stack(pipeline, options))()
     return client.get_pipeline_run(run.id)
 
 

@@ -13,8 +13,9 @@
    ``cooldown_days``), the retraining pipeline runs; a version the gate approves is deployed
    as a canary, to be judged the next day.
 
-A performance drop starts a recovery: the first retraining after a concept drift learns
-from outcomes that are still partly from before the change, so retraining goes on, every
+A performance drop starts a recovery (``Recovery``). Outcomes from before the change teach
+the old relation, so the retraining waits for ``min_new_outcomes`` outcomes of requests made
+since the change showed, and learns from those. Retraining goes on, every
 ``cooldown_days``, until the live ROC-AUC is back within ``recovery_tolerance`` of its
 level before the drop.
 
@@ -28,6 +29,7 @@ import csv
 import logging
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -59,6 +61,9 @@ class LoopSettings(BaseModel):
         0.02, ge=0, description="After a performance drop, retraining goes on (every "
         "cooldown) until the live ROC-AUC is back within this of its level before the drop.")
     min_labels: int = Field(300, ge=1, description="Outcomes a live ROC-AUC needs to count.")
+    min_new_outcomes: int = Field(
+        900, ge=1, description="After a drop, outcomes of requests made since the change "
+        "that a retraining waits for.")
     canary_share: float = Field(0.2, gt=0, le=1)
     bounds: CanaryBounds = CanaryBounds(min_agreement=0.6, min_requests=30)
 
@@ -132,20 +137,26 @@ def run(days: int, simulation: SimulationConfig, settings: LoopSettings, stages:
                     "inference_log_url": log_url})
                 actions, promoted = _settle_canary(canary, stages)
                 canary = None
-                recovering = recovery.update(decision)
-                wants_retrain = decision["recommended_action"] == "retrain" or recovering
+                recovery.update(day, decision, simulation.label_delay_days)
+                since = day_starts[recovery.since_day - 1] if recovery.active else None
+                new_outcomes = _outcomes_since(log_url, since, end) if since else 0
+                ready = not recovery.active or new_outcomes >= settings.min_new_outcomes
+                wants_retrain = decision["recommended_action"] == "retrain" or recovery.active
                 if decision["recommended_action"] == "investigate":
                     actions.append("investigate: production inputs fail the suite")
-                if recovering and decision["recommended_action"] != "retrain":
-                    actions.append("recovering")
                 # A rejected challenger during a recovery is tried again the next day, with
                 # one more day of outcomes from after the change; otherwise wait.
-                wait = settings.cooldown_days if last_approved or not recovering else 0
-                if wants_retrain and not promoted and day - last_retrain > wait:
+                wait = settings.cooldown_days if last_approved or not recovery.active else 0
+                if wants_retrain and not ready:
+                    actions.append(f"recovering: {new_outcomes}/{settings.min_new_outcomes} "
+                                   "outcomes since the change")
+                elif wants_retrain and not promoted and day - last_retrain > wait:
                     gate = stages.retrain({"inference_log_url": log_url,
-                                           "until": end.isoformat()})
+                                           "until": end.isoformat(),
+                                           "since": since.isoformat() if since else None})
                     version = gate["model_version"]
                     last_retrain, last_approved = day, bool(gate.get("approved"))
+                    recovery.retrained |= last_approved and recovery.active
                     if last_approved:
                         stages.deploy_canary(version, settings.canary_share, settings.bounds)
                         canary = version
@@ -154,7 +165,8 @@ def run(days: int, simulation: SimulationConfig, settings: LoopSettings, stages:
                     else:
                         actions.append(f"retrained v{version}: rejected by the gate")
                 elif wants_retrain:
-                    actions.append("retrain due (cooling down)")
+                    actions.append("recovering" if recovery.active and not promoted
+                                   else "retrain due (cooling down)")
                 rows.append(_row(day, sim.simulator.drifting(day), requests, outcomes,
                                  decision, actions))
                 echo(rows[-1].line())
@@ -164,27 +176,52 @@ def run(days: int, simulation: SimulationConfig, settings: LoopSettings, stages:
 
 
 class Recovery:
-    """Tracks the live ROC-AUC before a performance drop, and whether it is back."""
+    """After a performance drop: what to learn from, and whether performance is back.
+
+    The level to return to is the median live ROC-AUC read before the drop. Retraining
+    learns from the requests made since the change showed (the newest day of the first
+    degraded reading), once ``min_new_outcomes`` of them have outcomes. The recovery ends
+    when a model retrained since the drop reads within ``recovery_tolerance`` of the level.
+    """
 
     def __init__(self, settings: LoopSettings) -> None:
         self.settings = settings
-        self.level: float | None = None
-        self.active = False
+        self.healthy: list[float] = []
+        self.since_day: int | None = None
+        self.retrained = False
 
-    def update(self, decision: dict[str, Any]) -> bool:
-        """Take a day's decision; True while performance has not recovered."""
+    @property
+    def active(self) -> bool:
+        return self.since_day is not None
+
+    @property
+    def level(self) -> float:
+        return statistics.median(self.healthy) if self.healthy else 0.0
+
+    def update(self, day: int, decision: dict[str, Any], label_delay_days: int) -> None:
+        """Take a day's decision."""
         performance = decision["figures"].get("performance") or {}
         auc = performance.get("roc_auc")
         measured = auc is not None and performance.get("labelled_rows", 0) >= \
             self.settings.min_labels
-        if decision["performance_degraded"]:
-            self.active = True
+        if decision["performance_degraded"] and not self.active:
+            self.since_day, self.retrained = max(1, day - label_delay_days), False
         elif measured and not self.active:
-            self.level = auc  # the healthy level, remembered until a drop
-        elif measured and (self.level is None
-                           or auc >= self.level - self.settings.recovery_tolerance):
-            self.active = False
-        return self.active
+            self.healthy.append(auc)
+        elif measured and self.retrained and \
+                auc >= self.level - self.settings.recovery_tolerance:
+            self.since_day = None
+
+
+def _outcomes_since(log_url: str, since: datetime, end: datetime) -> int:
+    """Outcomes received so far for requests made since ``since``."""
+    from serving.inference_log import InferenceLog
+
+    log = InferenceLog(log_url)
+    try:
+        return len(log.outcomes_between(since, end, predicted_since=since))
+    finally:
+        log.close()
 
 
 def _settle_canary(canary: str | None, stages: Stages) -> tuple[list[str], bool]:

@@ -22,11 +22,11 @@ from steps.training.tune import tune_candidates
 @pipeline(name="churn_retraining")
 def retraining_pipeline(settings: TrainingSettings, policy: RetrainingPolicy,
                         inference_log_url: str | None = None,
-                        until: datetime | None = None) -> None:
+                        until: datetime | None = None, since: datetime | None = None) -> None:
     """Retrain on the reference plus labelled production data; the gate approves a winner
     for a canary deployment instead of promoting it."""
     reference = load_reference_frame()
-    production = load_labelled_production(policy, inference_log_url, until)
+    production = load_labelled_production(policy, inference_log_url, until, since)
     frame, data_version = combine_training_data(reference, production, policy)
     train, holdout = split_dataset(frame, settings)
     model, scores = tune_candidates(train, settings)

@@ -166,8 +166,10 @@ class InferenceLog:
             return [dict(row._mapping) for row in connection.execute(query)]
 
     def outcomes_between(self, start: datetime, end: datetime,
-                         model_version: str | None = None) -> list[dict[str, Any]]:
-        """Outcomes received in ``[start, end)`` with the answered prediction they are about.
+                         model_version: str | None = None,
+                         predicted_since: datetime | None = None) -> list[dict[str, Any]]:
+        """Outcomes received in ``[start, end)`` with the answered prediction they are about
+        (made at or after ``predicted_since``, if given).
 
         Only outcomes sent with their ``request_id`` are joined here: an outcome matched by
         customer alone could belong to another request of the same customer.
@@ -183,6 +185,8 @@ class InferenceLog:
         )
         if model_version is not None:
             query = query.where(p.c.model_version == model_version)
+        if predicted_since is not None:
+            query = query.where(p.c.ts >= predicted_since)
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 

@@ -48,10 +48,15 @@ def training_frame(run: Any) -> pd.DataFrame:
 
 @step(enable_cache=False)
 def load_labelled_production(policy: RetrainingPolicy, inference_log_url: str | None = None,
-                             until: datetime | None = None) -> Annotated[
+                             until: datetime | None = None,
+                             since: datetime | None = None) -> Annotated[
     pd.DataFrame, "labelled_production"
 ]:
-    """Answered requests whose outcome arrived: in the policy's window, or all of them."""
+    """Answered requests whose outcome arrived: in the policy's window, or all of them.
+
+    ``since`` keeps only requests made from then on: after a change in behaviour, the
+    outcomes of earlier requests teach the old relation.
+    """
     from serving.inference_log import InferenceLog
     from serving.settings import Settings
 
@@ -60,7 +65,7 @@ def load_labelled_production(policy: RetrainingPolicy, inference_log_url: str | 
              else datetime(1970, 1, 1, tzinfo=UTC))
     log = InferenceLog(inference_log_url or Settings.from_env().inference_log_url)
     try:
-        frame = production_frame(log.outcomes_between(start, end))
+        frame = production_frame(log.outcomes_between(start, end, predicted_since=since))
     finally:
         log.close()
     logger.info("Labelled production rows (%s policy): %d.", policy.mode, len(frame))

@@ -65,7 +65,7 @@ class LoopSettings(BaseModel):
         900, ge=1, description="After a drop, outcomes of requests made since the change "
         "that a retraining waits for.")
     canary_share: float = Field(0.2, gt=0, le=1)
-    bounds: CanaryBounds = CanaryBounds(min_agreement=0.6, min_requests=30)
+    bounds: CanaryBounds = CanaryBounds(min_agreement=0.3, min_requests=30)
 
 
 @dataclass
@@ -136,6 +136,8 @@ def run(days: int, simulation: SimulationConfig, settings: LoopSettings, stages:
                                "labels_start": labels_start.isoformat()},
                     "inference_log_url": log_url})
                 actions, promoted = _settle_canary(canary, stages)
+                if canary is not None and not promoted:
+                    last_approved = False  # rolled back: no model of its own to wait for
                 canary = None
                 recovery.update(day, decision, simulation.label_delay_days)
                 since = day_starts[recovery.since_day - 1] if recovery.active else None

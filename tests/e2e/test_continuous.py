@@ -20,13 +20,19 @@ COLUMNS = {"day", "drift_detected", "performance_degraded", "action", "live_mode
 
 
 @pytest.fixture(scope="module")
-def loop(training_run, zenml_client, tmp_path_factory):
-    """Run ``run.py --pipeline continuous`` in this process; returns (timeline, output)."""
+def loop(training_run, zenml_client, mlflow_client, tmp_path_factory):
+    """Run ``run.py --pipeline continuous`` in this process; returns (timeline, output).
+
+    The loop promotes retrained versions; the champion is given back afterwards, so the
+    other tests find the session's trained model where they expect it.
+    """
     from click.testing import CliRunner
 
     import run
+    from churnops import registry
 
     folder = tmp_path_factory.mktemp("timelines")
+    before = registry.champion_version(mlflow_client).version
 
     def run_loop(scenario: str, days: int) -> tuple[pd.DataFrame, str]:
         csv = folder / f"{scenario}.csv"
@@ -41,7 +47,10 @@ def loop(training_run, zenml_client, tmp_path_factory):
             range(1, days + 1))
         return timeline, result.output
 
-    return run_loop
+    yield run_loop
+    if registry.champion_version(mlflow_client).version != before:
+        registry.set_champion(mlflow_client, str(before), "manual_promote",
+                              "restored after the closed-loop tests")
 
 
 def test_no_drift_triggers_nothing(loop) -> None:

@@ -31,6 +31,20 @@ class Window:
     end: datetime
 
 
+@dataclass
+class Trained:
+    version: str
+    threshold: float
+
+
+@pytest.fixture(scope="module")
+def champion(training_run, mlflow_client) -> Trained:
+    """The session's trained version, named explicitly: other tests move the alias."""
+    version = training_run.steps["register_model_version"].outputs["model_version"][0].load()
+    tags = mlflow_client.get_model_version(REGISTERED_MODEL_NAME, version).tags
+    return Trained(str(version), float(tags["decision_threshold"]))
+
+
 @pytest.fixture(scope="module")
 def scorer(champion):
     import mlflow

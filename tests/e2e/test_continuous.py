@@ -20,7 +20,7 @@ COLUMNS = {"day", "drift_detected", "performance_degraded", "action", "live_mode
 
 
 @pytest.fixture(scope="module")
-def loop(training_run, zenml_client, mlflow_client, tmp_path_factory):
+def loop(training_run, zenml_client, tmp_path_factory):
     """Run ``run.py --pipeline continuous`` in this process; returns (timeline, output).
 
     The loop promotes retrained versions; the champion is given back afterwards, so the
@@ -32,6 +32,7 @@ def loop(training_run, zenml_client, mlflow_client, tmp_path_factory):
     from churnops import registry
 
     folder = tmp_path_factory.mktemp("timelines")
+    mlflow_client = zenml_client.active_stack.model_registry.mlflow_client
     before = registry.champion_version(mlflow_client).version
 
     def run_loop(scenario: str, days: int) -> tuple[pd.DataFrame, str]:

@@ -38,17 +38,19 @@ class Trained:
 
 
 @pytest.fixture(scope="module")
-def champion(training_run, mlflow_client) -> Trained:
+def champion(training_run, zenml_client) -> Trained:
     """The session's trained version, named explicitly: other tests move the alias."""
     version = training_run.steps["register_model_version"].outputs["model_version"][0].load()
-    tags = mlflow_client.get_model_version(REGISTERED_MODEL_NAME, version).tags
+    client = zenml_client.active_stack.model_registry.mlflow_client
+    tags = client.get_model_version(REGISTERED_MODEL_NAME, version).tags
     return Trained(str(version), float(tags["decision_threshold"]))
 
 
 @pytest.fixture(scope="module")
-def scorer(champion):
+def scorer(champion, zenml_client):
     import mlflow
 
+    mlflow.set_tracking_uri(zenml_client.active_stack.experiment_tracker.get_tracking_uri())
     model = mlflow.sklearn.load_model(f"models:/{REGISTERED_MODEL_NAME}/{champion.version}")
     return lambda frame: model.predict_proba(frame)[:, 1]
 

@@ -84,35 +84,45 @@ class ModelServer:
 
 
 @contextmanager
+def server_process(command: list[str], health_url: str, log_file: Path,
+                   bound_s: float = STARTUP_BOUND_S, **popen: Any
+                   ) -> Iterator[tuple[subprocess.Popen, float]]:
+    """Start a server, wait until ``health_url`` answers, and stop it on exit.
+
+    Yields the process and its start-up time. A server that dies or never answers fails
+    with the tail of its log.
+    """
+    with log_file.open("w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **popen)
+        try:
+            try:
+                startup = wait_for_http(health_url, process, bound_s)
+            except (RuntimeError, TimeoutError) as error:
+                raise RuntimeError(f"{error}\n{log_file.read_text()[-3000:]}") from None
+            yield process, startup
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextmanager
 def mlflow_model_server(model_uri: str, tracking_uri: str, log_dir: Path
                         ) -> Iterator[ModelServer]:
     port = free_port()
-    log_file = log_dir / f"model-server-{port}.log"
-    log = log_file.open("w")
     bin_dir = Path(sys.executable).parent  # mlflow runs `uvicorn` from PATH
-    process = subprocess.Popen(
-        [str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri,
-         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-        env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
-             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"},
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    try:
-        try:
-            startup = wait_for_http(f"http://127.0.0.1:{port}/ping", process)
-        except (RuntimeError, TimeoutError) as error:
-            raise RuntimeError(f"{error}\n{log_file.read_text()[-3000:]}") from None
+    command = [str(bin_dir / "mlflow"), "models", "serve", "-m", model_uri,
+               "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
+    env = {**os.environ, "MLFLOW_TRACKING_URI": tracking_uri,
+           "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    with server_process(command, f"http://127.0.0.1:{port}/ping",
+                        log_dir / f"model-server-{port}.log", env=env) as (process, startup):
         server = ModelServer(process, port, startup)
         _warm_up(server)
         yield server
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 def _warm_up(server: ModelServer) -> None:

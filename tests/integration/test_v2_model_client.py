@@ -35,7 +35,7 @@ import pytest
 
 from churnops import REGISTERED_MODEL_NAME, paths, schema
 from churnops.protocols import MLflowProtocol, ProtocolError, V2Protocol
-from tests.serving_fixtures import free_port, wait_for_http
+from tests.serving_fixtures import free_port, server_process
 
 MLSERVER_REQUIREMENTS = ("mlserver==1.7.1", "mlserver-mlflow==1.7.1")
 MODEL_LIBRARIES = ("mlflow", "scikit-learn", "skops", "pandas", "numpy", "scipy")
@@ -206,26 +206,12 @@ def mlserver(mlserver_executable: Path, logged_model: LoggedModel,
         "name": REGISTERED_MODEL_NAME, "implementation": "mlserver_mlflow.MLflowRuntime",
         "parameters": {"uri": str(logged_model.folder)}}))
     base = f"http://127.0.0.1:{http_port}"
-    log_file = root / "mlserver.log"
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
-    with log_file.open("w") as log:
-        process = subprocess.Popen([str(mlserver_executable), "start", str(root)], cwd=root,
-                                   env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            try:
-                startup = wait_for_http(base + V2Protocol().health_path, process,
-                                        STARTUP_BOUND_S)
-            except (RuntimeError, TimeoutError) as error:
-                raise RuntimeError(f"{error}\n{log_file.read_text()[-3000:]}") from None
-            print(f"MLServer ready in {startup:.1f} s on {base}")
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with server_process([str(mlserver_executable), "start", str(root)],
+                        base + V2Protocol().health_path, root / "mlserver.log",
+                        STARTUP_BOUND_S, cwd=root, env=env) as (_, startup):
+        print(f"MLServer ready in {startup:.1f} s on {base}")
+        yield base
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -300,9 +300,10 @@ def _compile_kfp(pipeline_name: str | None, config: Path | None, out_dir: Path) 
 def _continuous(client, days: int, scenario: str, seed: int, timeline_out: Path | None,
                 config_path: Path | None = None) -> None:
     """The closed loop (churnops/continuous.py), each stage a pipeline run on this stack."""
+    from data.simulator import SimulationConfig
+
     from churnops import continuous, registry
     from churnops.deployment import read_live
-    from data.simulator import SimulationConfig
     from pipelines.deployment import build_run_config
     from steps.deployment import commands
 

@@ -52,13 +52,7 @@ def clean(raw: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
     if (df.loc[blank, "tenure"] != 0).any():
         raise ValueError("TotalCharges is blank for a customer with tenure > 0; validate first.")
     df["TotalCharges"] = pd.to_numeric(total.mask(blank, "0"), errors="raise").astype(float)
-    for column in schema.FEATURES:
-        if column.kind in ("integer", "binary"):
-            df[column.name] = df[column.name].astype("int64")
-        elif column.kind == "numeric":
-            df[column.name] = df[column.name].astype("float64")
-        elif column.kind == "categorical":
-            df[column.name] = df[column.name].astype(str)
+    df = schema.cast_features(df)
     df[schema.ID_COLUMN] = df[schema.ID_COLUMN].astype(str)
     report = CleaningReport(rows=len(df), blank_total_charges_filled=int(blank.sum()))
     logger.info(

@@ -2,18 +2,21 @@
 
 The deployment pipeline starts one model server per registry version and then publishes a
 ``LiveDeployment`` to ``<state>/deployment/live.json``. The prediction service reads that
-file to know where to send requests:
+file to know where to send requests. Its serving slots:
 
-- ``basic``: every request goes to the champion.
-- ``shadow``: every request goes to the champion, and a copy goes to the candidate, whose
-  answers are compared but never returned.
-- ``canary``: a share ``canary_share`` of the requests is answered by the candidate. The
+- ``primary``: answers every request (``basic``), or every request but the canary's share.
+- ``shadow``: a candidate that scores a copy of every request; its answers are logged and
+  never returned.
+- ``canary``: a candidate that answers a share ``canary_share`` of the requests. The
   service rolls the canary back on its own (and says why in ``rollback``) when the
   candidate leaves ``bounds``.
 
-Every deployment, failed deployment, promotion and rollback is also appended to
-``<state>/deployment/history.jsonl``. This module holds no ZenML code: the steps in
-``steps/deployment`` talk to the stack.
+"champion" is the registry's alias only: the primary usually serves the champion, but
+``--model-version`` can put another version there.
+
+Every deployment, failed deployment, candidate promotion and rollback is appended to the
+deployment history, ``<state>/deployment/history.jsonl``, beside the registry's promotion
+history of the champion alias. This module holds no ZenML code.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ from typing import Any, Literal
 
 import numpy as np
 import requests
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from churnops import paths
 from churnops.protocols import ProtocolError, protocol_for_endpoint
+from churnops.settings import CanaryBounds
 
 Strategy = Literal["basic", "shadow", "canary"]
 STRATEGIES: tuple[str, ...] = ("basic", "shadow", "canary")
@@ -44,47 +48,30 @@ def _now() -> datetime:
 
 # The live deployment --------------------------------------------------------------------------
 
+Slot = Literal["primary", "canary", "shadow"]
+"""Where a served model sits in a deployment."""
 
-class ModelEndpoint(BaseModel):
-    """One running model server: the registry version it serves and how to call it."""
+
+class ServedModel(BaseModel):
+    """A registry version as a deployment serves it.
+
+    ``endpoint`` and ``service_id`` are set once the model deployer runs its server; a
+    deployment plan holds the versions before they are served.
+    """
 
     version: str
-    endpoint: str = Field(description="Full prediction URL, http://127.0.0.1:PORT/invocations.")
+    model_uri: str = Field(description="Where the model is loaded from: models:/..., s3://...")
     threshold: float = Field(description="The version's decision threshold on p(churn).")
     validation_suite: dict[str, Any] = Field(
         description="The GX feature suite (JSON) that requests to this version must pass."
     )
+    endpoint: str | None = Field(
+        None, description="Full prediction URL, e.g. http://127.0.0.1:PORT/invocations.")
     service_id: str | None = Field(None, description="The model deployer's service id.")
 
-
-CANARY_WINDOW = 500
-"""How many of the latest canary requests the canary's rates are computed over (at least)."""
-
-
-class CanaryBounds(BaseModel):
-    """When the service rolls a canary back on its own, judged over its latest requests.
-
-    No verdict before ``min_requests`` canary requests: a canary that fails every call is
-    rolled back after ``min_requests`` of them. Users never see those failures (the champion
-    answers instead); they cost only the failed call's latency, bounded by the model timeout.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_error_rate: float = Field(
-        0.05, ge=0, le=1, description="Largest share of failed candidate requests."
-    )
-    min_agreement: float = Field(
-        0.8, ge=0, le=1, description="Smallest share of decisions the candidate and the "
-        "champion agree on."
-    )
-    min_requests: int = Field(
-        50, ge=1, description="Candidate requests to see before the bounds are judged."
-    )
-
-    @property
-    def window(self) -> int:
-        return max(CANARY_WINDOW, self.min_requests)
+    def served_at(self, endpoint: str, service_id: str | None) -> ServedModel:
+        """This version, served at ``endpoint`` by the deployer's service ``service_id``."""
+        return self.model_copy(update={"endpoint": endpoint, "service_id": service_id})
 
 
 class Rollback(BaseModel):
@@ -96,11 +83,15 @@ class Rollback(BaseModel):
 
 
 class LiveDeployment(BaseModel):
-    """The content of ``live.json``."""
+    """What is served: the ``primary``, and for shadow or canary a ``candidate``.
+
+    The deployment pipeline's plan is a ``LiveDeployment`` whose models are not served yet;
+    what it publishes (``live.json``) has every endpoint.
+    """
 
     strategy: Strategy = "basic"
-    champion: ModelEndpoint
-    candidate: ModelEndpoint | None = None
+    primary: ServedModel
+    candidate: ServedModel | None = None
     canary_share: float = Field(
         0.0, ge=0, le=1, description="Share of requests the candidate answers (canary only)."
     )
@@ -116,29 +107,45 @@ class LiveDeployment(BaseModel):
             raise ValueError("a candidate is required for shadow and canary, and only there")
         if self.strategy != "canary" and self.canary_share:
             raise ValueError("canary_share applies to the canary strategy only")
+        if self.candidate is not None and self.candidate.version == self.primary.version:
+            raise ValueError(f"v{self.primary.version} cannot be its own candidate")
         return self
 
-    def endpoints(self) -> list[ModelEndpoint]:
-        """The champion, then the candidate if there is one."""
-        return [self.champion, *([self.candidate] if self.candidate else [])]
+    @property
+    def candidate_slot(self) -> Slot | None:
+        """``canary`` or ``shadow`` for the candidate's slot; None without a candidate."""
+        if self.candidate is None:
+            return None
+        return "canary" if self.strategy == "canary" else "shadow"
+
+    def models(self) -> list[ServedModel]:
+        """The primary, then the candidate if there is one."""
+        return [self.primary, *([self.candidate] if self.candidate else [])]
+
+    def model(self, slot: Slot) -> ServedModel:
+        """The model in ``slot``; ``canary`` and ``shadow`` both name the candidate."""
+        chosen = self.primary if slot == "primary" else self.candidate
+        if chosen is None or (slot != "primary" and slot != self.candidate_slot):
+            raise ValueError(f"A {self.strategy} deployment has no {slot}.")
+        return chosen
 
     def rolled_back(self, reason: str) -> LiveDeployment:
         """This deployment with the candidate removed and the rollback recorded."""
         if self.candidate is None:
             raise ValueError("there is no candidate to roll back")
-        return LiveDeployment(strategy="basic", champion=self.champion,
+        return LiveDeployment(strategy="basic", primary=self.primary,
                               rollback=Rollback(reason=reason, version=self.candidate.version))
 
-
-def deployment_dir() -> Path:
-    path = paths.state_dir() / "deployment"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    def promoted(self) -> LiveDeployment:
+        """The candidate becomes the primary and answers every request."""
+        if self.candidate is None:
+            raise ValueError("there is no candidate to promote")
+        return LiveDeployment(strategy="basic", primary=self.candidate, rollback=self.rollback)
 
 
 def live_deployment_path() -> Path:
     """``<state>/deployment/live.json``."""
-    return deployment_dir() / "live.json"
+    return paths.live_deployment_file()
 
 
 def write_live(deployment: LiveDeployment, path: Path | None = None) -> Path:
@@ -174,17 +181,20 @@ class DeploymentEvent(BaseModel):
 
     event: EventKind
     strategy: Strategy
-    champion: str | None
+    primary: str | None
     candidate: str | None = None
     reason: str = ""
     at: datetime = Field(default_factory=_now)
 
 
 class DeploymentHistory:
-    """The append-only log of deployments, failed deployments, promotions and rollbacks."""
+    """The deployment history: deployments, failed ones, candidate promotions, rollbacks.
+
+    Append-only. The champion alias has its own promotion history in the registry.
+    """
 
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or deployment_dir() / "history.jsonl"
+        self.path = path or live_deployment_path().with_name("history.jsonl")
 
     def append(self, event: DeploymentEvent) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -202,37 +212,14 @@ class DeploymentHistory:
 # Choosing versions --------------------------------------------------------------------------
 
 
-class RegistryVersion(BaseModel):
-    """A registry version with what serving needs to know about it."""
-
-    version: str
-    model_uri: str
-    threshold: float
-    validation_suite: dict[str, Any]
-
-
-class DeploymentPlan(BaseModel):
-    """The versions a deployment puts live: ``champion`` alone, or with a ``candidate``."""
-
-    strategy: Strategy
-    champion: RegistryVersion
-    candidate: RegistryVersion | None = None
-
-    def version(self, role: Literal["champion", "candidate"]) -> RegistryVersion:
-        chosen = self.champion if role == "champion" else self.candidate
-        if chosen is None:
-            raise ValueError(f"A {self.strategy} deployment has no {role}.")
-        return chosen
-
-
 def choose_versions(
     strategy: Strategy, requested: str | None, champion: str | None, registered: Iterable[str]
 ) -> tuple[str, str | None]:
-    """Which versions go live: ``(champion, candidate)``.
+    """Which versions go live: ``(primary, candidate)``.
 
     ``basic`` serves ``requested`` or else the registry's champion, alone. ``shadow`` and
-    ``canary`` keep the registry's champion and add ``requested`` or else the newest
-    registered version that is not the champion.
+    ``canary`` keep the registry's champion as the primary and add ``requested`` or else
+    the newest registered version that is not the champion.
     """
     known = sorted({str(v) for v in registered}, key=int)
     if requested is not None and str(requested) not in known:
@@ -271,15 +258,16 @@ class SmokeTestResult(BaseModel):
 
 
 def probe_endpoint(
-    endpoint: ModelEndpoint, rows: Sequence[Mapping[str, Any]], timeout: float = 10.0,
+    model: ServedModel, rows: Sequence[Mapping[str, Any]], timeout: float = 10.0,
 ) -> SmokeTestResult:
     """Send each row as its own request and check every answer; raise ``SmokeTestError``.
 
     The wire format follows the endpoint: MLflow's ``/invocations`` or the V2 protocol
     (``churnops/protocols.py``).
     """
+    endpoint = model.endpoint or ""
     try:
-        protocol, base = protocol_for_endpoint(endpoint.endpoint)
+        protocol, base = protocol_for_endpoint(endpoint)
     except ProtocolError as error:
         raise SmokeTestError(str(error)) from error
     latencies = []
@@ -290,10 +278,10 @@ def probe_endpoint(
             try:
                 response = session.post(base + path, timeout=timeout, json=payload)
             except requests.RequestException as error:
-                raise SmokeTestError(f"no answer from {endpoint.endpoint}: {error}") from error
+                raise SmokeTestError(f"no answer from {endpoint}: {error}") from error
             latencies.append(time.perf_counter() - started)
             if response.status_code != 200:
-                raise SmokeTestError(f"{endpoint.endpoint} answered HTTP {response.status_code}: "
+                raise SmokeTestError(f"{endpoint} answered HTTP {response.status_code}: "
                                      f"{response.text[:300]}")
             try:
                 body = response.json()
@@ -302,9 +290,9 @@ def probe_endpoint(
             try:
                 protocol.decode(body, expected_rows=1)
             except ProtocolError as error:
-                raise SmokeTestError(f"{endpoint.endpoint}: {error}") from error
+                raise SmokeTestError(f"{endpoint}: {error}") from error
     p50, p99 = latency_percentiles(latencies)
-    return SmokeTestResult(version=endpoint.version, endpoint=endpoint.endpoint,
+    return SmokeTestResult(version=model.version, endpoint=endpoint,
                            requests=len(latencies), latency_p50_ms=p50, latency_p99_ms=p99)
 
 
@@ -318,29 +306,29 @@ def latency_percentiles(seconds: Sequence[float]) -> tuple[float, float]:
 
 
 def traffic_shares(live: LiveDeployment) -> dict[str, str]:
-    """What each model answers, by role."""
+    """What each model answers, by slot."""
     if live.candidate is None:
-        return {"champion": "100 %"}
+        return {"primary": "100 %"}
     if live.strategy == "shadow":
-        return {"champion": "100 %", "candidate": "100 % copy (shadow, answers not returned)"}
-    return {"champion": f"{(1 - live.canary_share) * 100:g} %",
-            "candidate": f"{live.canary_share * 100:g} %"}
+        return {"primary": "100 %", "shadow": "100 % copy (answers not returned)"}
+    return {"primary": f"{(1 - live.canary_share) * 100:g} %",
+            "canary": f"{live.canary_share * 100:g} %"}
 
 
 def format_status(live: LiveDeployment | None, health: Mapping[str, str] | None = None) -> str:
-    """What ``--status`` prints. ``health`` maps a version to its server's state, if known."""
+    """What ``deploy status`` prints. ``health`` maps a version to its server's state."""
     if live is None:
-        return "Nothing is deployed yet: run the deployment pipeline."
+        return "Nothing is deployed yet: run `python run.py pipeline deployment`."
     health = health or {}
     when = live.updated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     lines = [f"Strategy: {live.strategy} (updated {when})"]
     shares = traffic_shares(live)
-    for role, endpoint in (("champion", live.champion), ("candidate", live.candidate)):
-        if endpoint is None:
+    for slot, model in (("primary", live.primary), (live.candidate_slot, live.candidate)):
+        if model is None or slot is None:
             continue
-        state = f" [{health[endpoint.version]}]" if endpoint.version in health else ""
-        lines.append(f"  {role:<9} churn-model v{endpoint.version:<4} traffic {shares[role]:<8}"
-                     f" threshold {endpoint.threshold:.3f}  {endpoint.endpoint}{state}")
+        state = f" [{health[model.version]}]" if model.version in health else ""
+        lines.append(f"  {slot:<8} churn-model v{model.version:<4} traffic {shares[slot]:<8}"
+                     f" threshold {model.threshold:.3f}  {model.endpoint}{state}")
     if live.strategy == "canary":
         b = live.bounds
         lines.append(f"  bounds: error rate <= {b.max_error_rate:g}, agreement >= "
@@ -349,24 +337,3 @@ def format_status(live: LiveDeployment | None, health: Mapping[str, str] | None 
         at = live.rollback.at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         lines.append(f"  last rollback: v{live.rollback.version} at {at}: {live.rollback.reason}")
     return "\n".join(lines)
-
-
-# Run configuration --------------------------------------------------------------------------
-
-
-def merge_overrides(
-    config: Mapping[str, Any], strategy: str | None = None, canary_share: float | None = None,
-    model_version: str | None = None,
-) -> dict[str, Any]:
-    """A run config with the command line's choices written into its ``parameters``.
-
-    ZenML rejects a parameter set both in a config file and in the call, so overrides go
-    into the config itself. Unset overrides keep the config's values.
-    """
-    merged = {**config, "parameters": dict(config.get("parameters") or {})}
-    overrides = {"strategy": strategy, "canary_share": canary_share,
-                 "model_version": None if model_version is None else str(model_version)}
-    merged["parameters"].update({k: v for k, v in overrides.items() if v is not None})
-    if merged["parameters"].get("strategy") not in STRATEGIES:
-        raise ValueError(f"strategy must be one of {STRATEGIES}")
-    return merged

@@ -71,8 +71,6 @@ OFFLINE_SOURCE_ENV = "CHURNOPS_FEAST_OFFLINE_SOURCE"
 
 LOCAL_ENV = "local"
 
-_INT_KINDS = ("integer", "binary")
-
 _T = TypeVar("_T")
 
 
@@ -133,7 +131,7 @@ def to_offline_frame(clean_df: pd.DataFrame, observed_at: datetime = SNAPSHOT_TI
         columns={schema.ID_COLUMN: schema.ENTITY_KEY}
     )
     frame[EVENT_TIMESTAMP] = pd.Timestamp(observed_at).tz_convert("UTC")
-    return _cast_features(frame.reset_index(drop=True))
+    return schema.cast_features(frame.reset_index(drop=True))
 
 
 def write_offline_source(df: pd.DataFrame, path: str | Path | None = None) -> str:
@@ -331,7 +329,7 @@ def historical_features(store: FeatureStore, entity_df: pd.DataFrame) -> pd.Data
         full_feature_names=False,
     )
     retrieved = job.to_df().set_index(row)[list(schema.FEATURE_NAMES)]
-    return _cast_features(entities.join(retrieved))
+    return schema.cast_features(entities.join(retrieved))
 
 
 def online_features(store: FeatureStore, customer_ids: Iterable[str]) -> pd.DataFrame:
@@ -348,7 +346,7 @@ def online_features(store: FeatureStore, customer_ids: Iterable[str]) -> pd.Data
         full_feature_names=False,
     )
     frame = response.to_df()
-    return _cast_features(frame[[schema.ENTITY_KEY, *schema.FEATURE_NAMES]])
+    return schema.cast_features(frame[[schema.ENTITY_KEY, *schema.FEATURE_NAMES]])
 
 
 def online_feature_rows(
@@ -376,21 +374,3 @@ def online_feature_rows(
 def _feature_service(store: FeatureStore) -> FeatureService:
     # Looked up once per store: a registry read costs more than an online lookup.
     return store.get_feature_service(FEATURE_SERVICE)
-
-
-def _cast_features(frame: pd.DataFrame) -> pd.DataFrame:
-    """Give the feature columns the dtypes ``churnops.data.clean`` produces.
-
-    Integers are ``int64`` (``Int64`` if some are missing), floats ``float64`` and
-    categories Python strings (``None`` if missing), whichever path the frame came from.
-    """
-    frame = frame.copy()
-    for column in schema.FEATURES:
-        values = frame[column.name]
-        if column.kind in _INT_KINDS:
-            frame[column.name] = values.astype("Int64" if values.isna().any() else "int64")
-        elif column.kind == "numeric":
-            frame[column.name] = values.astype("float64")
-        else:
-            frame[column.name] = values.map(lambda value: None if pd.isna(value) else str(value))
-    return frame

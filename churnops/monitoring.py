@@ -6,7 +6,8 @@ reference data using p-value tests, whose false-alarm rate is fixed by the thres
 does not depend on the sample sizes: Evidently's defaults would switch from KS/chi-square to
 Wasserstein/Jensen-Shannon distances once the reference passes 1,000 rows.
 
-This module holds no ZenML code; ``steps/monitoring`` runs it through the stack.
+This module holds no ZenML or Evidently code: ``steps/monitoring`` runs the drift report
+through the stack's data validator and hands its ``as_dict()`` to ``drift_figures``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import json
 import logging
 import urllib.request
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
@@ -23,77 +23,24 @@ import pandas as pd
 from pydantic import BaseModel, Field
 from sklearn.metrics import recall_score, roc_auc_score
 
-from churnops import schema
-from churnops.config import BusinessSettings
-from churnops.modeling.evaluation import BusinessConfig, business_value_per_customer
+from churnops.inference_log import LABEL, PREDICTION
+from churnops.modeling.evaluation import business_value_per_customer
+from churnops.settings import BusinessSettings, MonitoringSettings
 
 logger = logging.getLogger(__name__)
 
-PREDICTION = "prediction"
-"""The column holding p(churn) in reference and production frames."""
-LABEL = "churned"
-"""The column holding the observed outcome (0/1) in labelled frames."""
 
 Action = Literal["none", "retrain", "investigate"]
 
 
-class MonitoringSettings(BaseModel):
-    """What counts as drift and as degraded performance."""
+class DeployedModel(BaseModel):
+    """The version monitoring judges: its threshold and its training-time (holdout) figures."""
 
-    num_stattest: str = Field("ks", description="Evidently test for numeric features.")
-    cat_stattest: str = Field("chisquare", description="Evidently test for categorical ones.")
-    stattest_threshold: float = Field(
-        0.01, gt=0, lt=1, description="p-value below which one feature has drifted.")
-    drift_share: float = Field(
-        0.25, gt=0, le=1, description="Share of drifted features that makes dataset drift.")
-    prediction_stattest: str = Field("ks", description="Test for the p(churn) distribution.")
-    prediction_threshold: float = Field(
-        0.001, gt=0, lt=1, description="p-value below which predictions have drifted.")
-    min_rows: int = Field(100, ge=1, description="Fewer production rows: no drift verdict.")
-    min_labels: int = Field(
-        300, ge=10, description="Fewer labelled rows: no performance verdict.")
-    max_roc_auc_drop: float = Field(
-        0.05, ge=0, description="Live ROC-AUC this far below the training-time figure "
-        "means degraded performance.")
-    business: BusinessSettings = BusinessSettings()
-    alert_webhook: str | None = Field(
-        None, description="URL that receives a JSON POST on a positive decision (Slack "
-        "incoming webhooks work); CHURNOPS_ALERT_WEBHOOK overrides it.")
-
-
-class MonitoringWindow(BaseModel):
-    """Which production traffic a monitoring run looks at.
-
-    Predictions made in ``[start, end)`` are compared with the reference; outcomes received
-    in ``[labels_start, end)`` measure live performance. Unset bounds count back from now
-    by ``hours`` and ``label_hours``.
-    """
-
-    start: datetime | None = None
-    end: datetime | None = None
-    labels_start: datetime | None = None
-    hours: float = Field(24.0, gt=0)
-    label_hours: float = Field(72.0, gt=0)
-
-    def resolve(self, now: datetime | None = None) -> tuple[datetime, datetime, datetime]:
-        end = self.end or now or datetime.now(UTC)
-        start = self.start or end - timedelta(hours=self.hours)
-        labels_start = self.labels_start or end - timedelta(hours=self.label_hours)
-        return start, end, labels_start
-
-
-class RetrainingPolicy(BaseModel):
-    """Which labelled data a retraining run learns from, besides the reference.
-
-    ``window``: the outcomes received in the last ``window_days``, topped up with reference
-    rows (sampled with ``seed``) to ``min_rows``, so that recent behaviour dominates after
-    a concept drift. ``cumulative``: every labelled production row plus the whole reference.
-    """
-
-    mode: Literal["window", "cumulative"] = "window"
-    window_days: float = Field(7.0, gt=0)
-    min_rows: int = Field(2000, ge=100)
-    seed: int = 42
+    version: str
+    threshold: float
+    training_run: str = Field(description="The ZenML run that trained the version.")
+    baseline: dict[str, float | None] = Field(
+        description="Holdout roc_auc, recall and business_value_per_customer.")
 
 
 class DriftFigures(BaseModel):
@@ -117,42 +64,20 @@ class PerformanceFigures(BaseModel):
 
 
 class MonitoringDecision(BaseModel):
+    """What one monitoring run concluded, with the figures behind it."""
+
+    model_version: str | None = Field(None, description="The version that was judged.")
     drift_detected: bool
     performance_degraded: bool
     reasons: list[str]
-    figures: dict[str, Any]
     recommended_action: Action
+    drift: DriftFigures
+    performance: PerformanceFigures | None = None
+    failed_expectations: list[str] = Field(default_factory=list)
 
     @property
     def positive(self) -> bool:
         return self.drift_detected or self.performance_degraded
-
-
-def drift_metrics(settings: MonitoringSettings) -> list[Any]:
-    """The Evidently (legacy API) metrics of one drift report: features and prediction."""
-    from zenml.integrations.evidently.metrics import EvidentlyMetricConfig
-
-    tests = {"num_stattest": settings.num_stattest, "cat_stattest": settings.cat_stattest,
-             "stattest_threshold": settings.stattest_threshold}
-    return [
-        EvidentlyMetricConfig.metric("DatasetDriftMetric", columns=list(schema.FEATURE_NAMES),
-                                     drift_share=settings.drift_share, **tests),
-        EvidentlyMetricConfig.metric("DataDriftTable", columns=list(schema.FEATURE_NAMES),
-                                     **tests),
-        EvidentlyMetricConfig.metric("ColumnDriftMetric", column_name=PREDICTION,
-                                     stattest=settings.prediction_stattest,
-                                     stattest_threshold=settings.prediction_threshold),
-    ]
-
-
-def column_mapping() -> Any:
-    from evidently.legacy.pipeline.column_mapping import ColumnMapping
-
-    return ColumnMapping(
-        target=None, prediction=None,
-        numerical_features=[*schema.NUMERIC_FEATURES, PREDICTION],
-        categorical_features=list(schema.CATEGORICAL_FEATURES),
-    )
 
 
 def drift_figures(report: Mapping[str, Any], rows: int) -> DriftFigures:
@@ -172,8 +97,9 @@ def drift_figures(report: Mapping[str, Any], rows: int) -> DriftFigures:
     )
 
 
-def live_performance(labelled: pd.DataFrame, threshold: float, baseline: Mapping[str, Any],
-                     business: BusinessConfig) -> PerformanceFigures:
+def live_performance(labelled: pd.DataFrame, threshold: float,
+                     baseline: Mapping[str, float | None],
+                     business: BusinessSettings) -> PerformanceFigures:
     """ROC-AUC, recall and value per customer of answered predictions with known outcomes.
 
     ``baseline`` holds the model's training-time (holdout) figures: ``roc_auc``, ``recall``
@@ -198,8 +124,8 @@ def live_performance(labelled: pd.DataFrame, threshold: float, baseline: Mapping
 
 
 def decide(drift: DriftFigures, performance: PerformanceFigures | None,
-           failed_expectations: Sequence[str], settings: MonitoringSettings
-           ) -> MonitoringDecision:
+           failed_expectations: Sequence[str], settings: MonitoringSettings,
+           model_version: str | None = None) -> MonitoringDecision:
     """Turn the window's figures into a decision.
 
     Drift alone recommends retraining: the inputs moved away from what the model learned.
@@ -208,7 +134,6 @@ def decide(drift: DriftFigures, performance: PerformanceFigures | None,
     would only hide the problem.
     """
     reasons: list[str] = []
-    figures: dict[str, Any] = {"drift": drift.model_dump()}
     drift_detected = False
     if drift.rows < settings.min_rows:
         reasons.append(f"only {drift.rows} production rows (< {settings.min_rows}): "
@@ -225,7 +150,6 @@ def decide(drift: DriftFigures, performance: PerformanceFigures | None,
                            f"< {settings.prediction_threshold:g}")
     degraded = False
     if performance is not None:
-        figures["performance"] = performance.model_dump()
         if performance.labelled_rows < settings.min_labels or performance.roc_auc is None:
             reasons.append(f"{performance.labelled_rows} labelled rows "
                            f"(< {settings.min_labels}): no performance verdict")
@@ -238,7 +162,6 @@ def decide(drift: DriftFigures, performance: PerformanceFigures | None,
                     f"{drop:.3f} below the training-time {performance.baseline_roc_auc:.3f} "
                     f"(> {settings.max_roc_auc_drop})")
     if failed_expectations:
-        figures["failed_expectations"] = list(failed_expectations)
         reasons.append("production inputs fail the model's suite: "
                        + "; ".join(failed_expectations))
     if failed_expectations:
@@ -248,8 +171,10 @@ def decide(drift: DriftFigures, performance: PerformanceFigures | None,
     else:
         action = "none"
         reasons.append("no drift and no performance drop")
-    return MonitoringDecision(drift_detected=drift_detected, performance_degraded=degraded,
-                              reasons=reasons, figures=figures, recommended_action=action)
+    return MonitoringDecision(
+        model_version=model_version, drift_detected=drift_detected,
+        performance_degraded=degraded, reasons=reasons, recommended_action=action, drift=drift,
+        performance=performance, failed_expectations=list(failed_expectations))
 
 
 def alert(decision: MonitoringDecision, webhook_url: str | None = None) -> None:
@@ -277,12 +202,12 @@ def alert(decision: MonitoringDecision, webhook_url: str | None = None) -> None:
 
 def scalar_figures(decision: MonitoringDecision) -> dict[str, float]:
     """The numbers worth a trend line, flat, for run metadata."""
-    drift = decision.figures["drift"]
-    flat = {"drift_share": drift["drift_share"], "rows": drift["rows"],
-            "prediction_drift_p": drift["prediction_drift_score"],
+    drift = decision.drift
+    flat = {"drift_share": drift.drift_share, "rows": drift.rows,
+            "prediction_drift_p": drift.prediction_drift_score,
             "drift_detected": float(decision.drift_detected),
             "performance_degraded": float(decision.performance_degraded)}
-    performance = decision.figures.get("performance") or {}
+    performance = decision.performance.model_dump() if decision.performance else {}
     for key in ("roc_auc", "recall", "value_per_customer", "labelled_rows"):
         if performance.get(key) is not None:
             flat[f"live_{key}"] = float(performance[key])

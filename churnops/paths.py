@@ -7,6 +7,7 @@ The state folder is ``<project>/.churnops`` unless ``CHURNOPS_HOME`` points else
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +51,17 @@ def reports_dir() -> Path:
 def predictions_dir() -> Path:
     """Batch inference outputs (parquet), one file per run."""
     return _subdir("predictions")
+
+
+def live_deployment_file() -> Path:
+    """What the deployment pipeline publishes and the service routes by (local stack)."""
+    return _subdir("deployment") / "live.json"
+
+
+def inference_log_url(environ: Mapping[str, str] | None = None) -> str:
+    """``CHURNOPS_INFERENCE_LOG_URL``, else the SQLite log in the state folder."""
+    env = os.environ if environ is None else environ
+    return env.get("CHURNOPS_INFERENCE_LOG_URL") or f"sqlite:///{state_dir() / 'inference_log.db'}"
 
 
 def export_state_env() -> Path:

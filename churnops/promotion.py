@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pydantic import BaseModel, Field
+
 from churnops import schema
-from churnops.config import GateSettings
+from churnops.settings import GateSettings
 
 
 @dataclass(frozen=True)
-class GateDecision:
+class GateVerdict:
+    """Whether the challenger wins, and every check's reason."""
+
     promote: bool
     reasons: list[str] = field(default_factory=list)
 
@@ -17,6 +21,27 @@ class GateDecision:
     def summary(self) -> str:
         verdict = "promote" if self.promote else "keep the champion"
         return f"{verdict}: " + "; ".join(self.reasons)
+
+
+class GateResult(BaseModel):
+    """What the gate did with a new version: promoted, approved for a canary, or neither."""
+
+    model_version: str
+    promoted: bool = Field(description="The champion alias moved to this version.")
+    approved: bool = Field(description="The version won; without promotion, it waits for "
+                                       "its canary or shadow to be judged.")
+    champion_before: str | None
+    champion_after: str | None
+    reasons: list[str]
+    challenger_roc_auc: float
+    champion_roc_auc: float | None = None
+
+    @property
+    def verdict(self) -> str:
+        if self.promoted:
+            return "promoted to @champion"
+        return "approved: promote it after its canary" if self.approved \
+            else "registered, not promoted"
 
 
 def fairness_failures(metrics: dict[str, float], gate: GateSettings) -> list[str]:
@@ -30,9 +55,9 @@ def fairness_failures(metrics: dict[str, float], gate: GateSettings) -> list[str
     return failures
 
 
-def decide(
+def judge(
     challenger: dict[str, float], champion: dict[str, float] | None, gate: GateSettings
-) -> GateDecision:
+) -> GateVerdict:
     """Compare holdout metrics of the challenger and the current champion on the same rows.
 
     The challenger must pass the absolute floor and the fairness limits, and must beat the
@@ -64,4 +89,4 @@ def decide(
             )
     if ok and not unfair:
         reasons.insert(0, f"passes the floor ({auc:.4f} >= {gate.min_roc_auc}) and fairness limits")
-    return GateDecision(ok, reasons)
+    return GateVerdict(ok, reasons)

@@ -17,8 +17,16 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
 from churnops import CHAMPION_ALIAS, REGISTERED_MODEL_NAME
+from churnops.deployment import ServedModel
 
 HISTORY_PREFIX = "history."
+
+THRESHOLD_TAG = "decision_threshold"
+SUITE_TAG = "validation_suite"
+"""Version tags the training pipeline sets and serving needs: the business threshold and
+where the version's GX feature suite is stored (a ``runs:/`` URI)."""
+FEATURE_SUITE_PATH = "validation/feature_suite.json"
+"""Where the GX suite that serving validates requests with is stored in the model's run."""
 
 
 @dataclass(frozen=True)
@@ -126,3 +134,25 @@ def format_history(events: list[HistoryEvent]) -> str:
             f"{when:<20} {e.event:<15} {e.version:>7} {e.previous_champion or '-':>8}  {e.reason}"
         )
     return "\n".join(lines)
+
+
+def describe_version(client: MlflowClient, version: str) -> ServedModel:
+    """A version as a deployment serves it: model URI, threshold and validation suite."""
+    import mlflow
+
+    tags = client.get_model_version(REGISTERED_MODEL_NAME, version).tags
+    missing = [tag for tag in (THRESHOLD_TAG, SUITE_TAG) if tag not in tags]
+    if missing:
+        raise ValueError(f"{REGISTERED_MODEL_NAME} v{version} lacks the tags {missing}; "
+                         "only versions registered by the training pipeline can be deployed.")
+    return ServedModel(
+        version=str(version),
+        model_uri=f"models:/{REGISTERED_MODEL_NAME}/{version}",
+        threshold=float(tags[THRESHOLD_TAG]),
+        validation_suite=mlflow.artifacts.load_dict(tags[SUITE_TAG]),
+    )
+
+
+def registered_versions(client: MlflowClient, name: str = REGISTERED_MODEL_NAME) -> list[str]:
+    """Every registered version, as strings."""
+    return [str(v.version) for v in client.search_model_versions(f"name='{name}'")]

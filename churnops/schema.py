@@ -8,7 +8,10 @@ consumer follows.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Kind = Literal["id", "categorical", "numeric", "integer", "binary", "target"]
 
@@ -105,3 +108,24 @@ business wants them audited, not because the model needs them."""
 def features_in_group(group: str) -> tuple[Column, ...]:
     """The feature columns served by one Feast feature view."""
     return tuple(c for c in FEATURES if c.group == group)
+
+
+def cast_features(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose feature columns have the dtypes training saw.
+
+    Integers are ``int64`` (``Int64`` if some are missing), floats ``float64`` and
+    categories Python strings (``None`` if missing), whichever path the frame came from:
+    the raw file, the feature store, or the inference log's JSON.
+    """
+    import pandas as pd
+
+    frame = frame.copy()
+    for column in FEATURES:
+        values = frame[column.name]
+        if column.kind in ("integer", "binary"):
+            frame[column.name] = values.astype("Int64" if values.isna().any() else "int64")
+        elif column.kind == "numeric":
+            frame[column.name] = values.astype("float64")
+        else:
+            frame[column.name] = values.map(lambda value: None if pd.isna(value) else str(value))
+    return frame

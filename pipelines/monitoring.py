@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from zenml import pipeline
 
-from churnops.monitoring import MonitoringSettings, MonitoringWindow
+from churnops.settings import MonitoringSettings, MonitoringWindow
 from steps.monitoring.decide import decide_on_action
 from steps.monitoring.drift import detect_drift
 from steps.monitoring.performance import evaluate_live_performance

@@ -4,8 +4,7 @@ from datetime import datetime
 
 from zenml import pipeline
 
-from churnops.config import TrainingSettings
-from churnops.monitoring import RetrainingPolicy
+from churnops.settings import RetrainingPolicy, TrainingSettings
 from pipelines.train_and_register import train_and_register
 from steps.retraining.data import (
     combine_training_data,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from churnops.config import TrainingSettings
+from churnops.settings import TrainingSettings
 from steps.registry.gate import promotion_gate
 from steps.registry.register import register_model_version
 from steps.training.evaluate import choose_threshold, evaluate_on_holdout

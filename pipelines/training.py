@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from zenml import pipeline
 
-from churnops.config import TrainingSettings
+from churnops.settings import TrainingSettings
 from pipelines.ingest import ingest
 from pipelines.train_and_register import train_and_register
 from steps.features.publish import publish_features

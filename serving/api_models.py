@@ -90,7 +90,8 @@ class PredictionResponse(BaseModel):
     decision: bool = Field(description="churn_probability >= the model version's threshold.")
     threshold: float
     model_version: str
-    variant: Literal["champion", "canary"]
+    variant: Literal["primary", "canary"] = Field(
+        description="The slot that answered: the primary, or a canary candidate.")
 
 
 def batch_request_model(limit: int) -> type[BaseModel]:

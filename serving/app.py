@@ -4,17 +4,18 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Body, Depends, FastAPI, HTTPException, Request, Security, status
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request, Security, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from churnops.settings import ServiceSettings
 from serving.api_models import (
     EXAMPLE_CUSTOMER_ID,
     EXAMPLE_FEATURES,
@@ -26,6 +27,7 @@ from serving.api_models import (
     Readiness,
     batch_request_model,
 )
+from serving.docs import install_offline_docs
 from serving.feature_source import OnlineFeatureSource
 from serving.inference_log import InferenceLog
 from serving.metrics import Metrics
@@ -38,7 +40,6 @@ from serving.predictor import (
     UnknownCustomerError,
 )
 from serving.routing import DeploymentWatcher
-from serving.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ class Services:
     predictor: Predictor
 
     @classmethod
-    def start(cls, settings: Settings, metrics: Metrics) -> "Services":
+    def start(cls, settings: ServiceSettings, metrics: Metrics) -> "Services":
         deployment = DeploymentWatcher(settings.deployment_file, settings.model_override, metrics)
         models = ModelClient(settings.model_timeout_s)
         features = OnlineFeatureSource(settings.feature_repo)
@@ -83,70 +84,85 @@ class Services:
         checks: dict[str, str] = {}
         active = self.deployment.current()
         checks["deployment"] = self.deployment.problem or "ok"
-        models = [] if active is None else [active.champion, active.candidate]
-        for model in filter(None, models):
-            checks[f"model:{model.variant}"] = await _probe(
-                self.models.ping(model.deployment.endpoint))
+        slots = [] if active is None else [active.primary, active.candidate]
+        for slot in filter(None, slots):
+            checks[f"model:{slot.slot}"] = await _probe(self.models.ping(slot.model.endpoint))
         checks["feature_store"] = await _probe(run_in_threadpool(self.features.ping))
         checks["inference_log"] = await _probe(run_in_threadpool(self.log.ping))
         return checks
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     """The service; dependencies are opened when the app starts (its lifespan)."""
-    settings = settings or Settings.from_env()
+    settings = settings or ServiceSettings.from_env()
     metrics = Metrics()
+    app = FastAPI(title="churnops churn model", version="1.0", description=DESCRIPTION,
+                  lifespan=_lifespan(settings, metrics), docs_url=None, redoc_url=None)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    _add_error_handlers(app)
+    guard = [Depends(_api_key_guard(settings.api_key))] if settings.api_key else []
+    app.include_router(_prediction_routes(settings.batch_limit), dependencies=guard)
+    app.include_router(_feedback_routes(), dependencies=guard)
+    app.include_router(_operation_routes(metrics))
+    install_offline_docs(app)
+    return app
 
+
+DESCRIPTION = (
+    "Churn probabilities and retention decisions for Telco customers, from the "
+    "`churn-model` versions the deployment serves (primary, shadow or canary). "
+    "Every answer is logged with its `request_id`; send the observed outcome to `/feedback`."
+)
+
+
+def _lifespan(settings: ServiceSettings, metrics: Metrics
+              ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = Services.start(settings, metrics)
         yield
         await app.state.services.close()
 
-    app = FastAPI(
-        title="churnops churn model",
-        version="1.0",
-        description=(
-            "Churn probabilities and retention decisions for Telco customers, from the "
-            "`churn-model` versions the deployment names (champion, shadow or canary). "
-            "Every answer is logged with its `request_id`; send the observed outcome to "
-            "`/feedback`."
-        ),
-        lifespan=lifespan,
-    )
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
-    _add_error_handlers(app)
-    guard = [Depends(_api_key_guard(settings.api_key))] if settings.api_key else []
-    BatchRequest = batch_request_model(settings.batch_limit)  # noqa: N806
+    return lifespan
 
-    def services(request: Request) -> Services:
-        return request.app.state.services
 
-    @app.post("/predict", response_model=PredictionResponse, dependencies=guard,
-              responses=ERROR_RESPONSES, tags=["predictions"])
+def _services(request: Request) -> Services:
+    return request.app.state.services
+
+
+def _prediction_routes(batch_limit: int) -> APIRouter:
+    router = APIRouter(tags=["predictions"], responses=ERROR_RESPONSES)
+    BatchRequest = batch_request_model(batch_limit)  # noqa: N806
+
+    @router.post("/predict", response_model=PredictionResponse)
     async def predict(
         request: Request,
         body: PredictRequest = Body(openapi_examples=PREDICT_EXAMPLES),  # noqa: B008
-        svc: Services = Depends(services),  # noqa: B008
+        svc: Services = Depends(_services),  # noqa: B008
     ) -> PredictionResponse:
         """Score one customer, by `customer_id` or by its full `features`."""
         [answer] = await _answer(request, svc, [body], batch=False)
         return answer
 
-    @app.post("/predict/batch", response_model=list[PredictionResponse], dependencies=guard,
-              responses=ERROR_RESPONSES, tags=["predictions"],
-              description=f"Score up to {settings.batch_limit} requests at once. The batch "
-              "is answered or refused as a whole (404 if any customer is unknown, 422 naming "
-              "the item index of any invalid one).")
+    @router.post("/predict/batch", response_model=list[PredictionResponse],
+                 description=f"Score up to {batch_limit} requests at once. The batch is "
+                 "answered or refused as a whole (404 if any customer is unknown, 422 naming "
+                 "the item index of any invalid one).")
     async def predict_batch(
-        request: Request, body: BatchRequest, svc: Services = Depends(services)  # noqa: B008
+        request: Request, body: BatchRequest, svc: Services = Depends(_services)  # noqa: B008
     ) -> list[PredictionResponse]:
         return await _answer(request, svc, body.requests, batch=True)
 
-    @app.post("/feedback", response_model=FeedbackResponse, status_code=status.HTTP_201_CREATED,
-              dependencies=guard, responses=ERROR_RESPONSES, tags=["feedback"])
+    return router
+
+
+def _feedback_routes() -> APIRouter:
+    router = APIRouter(tags=["feedback"], responses=ERROR_RESPONSES)
+
+    @router.post("/feedback", response_model=FeedbackResponse,
+                 status_code=status.HTTP_201_CREATED)
     def post_feedback(body: FeedbackRequest,
-                      svc: Services = Depends(services)) -> FeedbackResponse:  # noqa: B008
+                      svc: Services = Depends(_services)) -> FeedbackResponse:  # noqa: B008
         """Record whether a customer churned; joined to the prediction by `request_id` when
         given, else to the customer's latest prediction."""
         if body.request_id is not None:
@@ -159,26 +175,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         row_id = svc.log.record_feedback(body.customer_id, body.churned, body.request_id)
         return FeedbackResponse(id=row_id, **body.model_dump())
 
-    @app.get("/health", response_model=Health, tags=["operations"])
+    return router
+
+
+def _operation_routes(metrics: Metrics) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/health", response_model=Health)
     def health() -> Health:
         """The process is alive."""
         return Health()
 
-    @app.get("/ready", response_model=Readiness, tags=["operations"],
-             responses={503: {"model": Readiness, "description": "A dependency is down."}})
-    async def ready(svc: Services = Depends(services)) -> JSONResponse:  # noqa: B008
+    @router.get("/ready", response_model=Readiness,
+                responses={503: {"model": Readiness, "description": "A dependency is down."}})
+    async def ready(svc: Services = Depends(_services)) -> JSONResponse:  # noqa: B008
         """200 when every model server, the feature store and the log answer; else 503."""
         checks = await svc.readiness()
         ok = all(state == "ok" for state in checks.values())
         body = Readiness(ready=ok, checks=checks).model_dump()
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["operations"], response_class=Response)
+    @router.get("/metrics", response_class=Response)
     def prometheus_metrics() -> Response:
         """Prometheus metrics in the text exposition format."""
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    return app
+    return router
 
 
 async def _answer(request: Request, svc: Services, bodies: list[PredictRequest], batch: bool

@@ -9,12 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from churnops.inference_log import PredictionRecord
 from serving.expectations import Violation
 from serving.feature_source import OnlineFeatureSource
-from serving.inference_log import InferenceLog, PredictionRecord
+from serving.inference_log import InferenceLog
 from serving.metrics import Metrics
 from serving.model_client import ModelClient, ModelServerError
-from serving.routing import ActiveDeployment, DeploymentWatcher, Route, ServedModel
+from serving.routing import DeploymentWatcher, Route, Router, SlotModel
 
 
 class ServiceUnavailableError(Exception):
@@ -64,6 +65,7 @@ class Prediction:
     threshold: float
     model_version: str
     variant: str
+    """The slot that answered: ``primary`` or ``canary``."""
 
 
 class Predictor:
@@ -98,7 +100,7 @@ class Predictor:
             self.metrics.probability.labels(answer.variant).observe(answer.churn_probability)
         return answers
 
-    def _resolve(self, active: ActiveDeployment,
+    def _resolve(self, active: Router,
                  requests: Sequence[tuple[str | None, dict[str, Any] | None]]) -> list[Item]:
         """Fetch the features of requests given by id only (one store read) and route all."""
         lookups = [customer_id for customer_id, given in requests if given is None]
@@ -120,32 +122,32 @@ class Predictor:
 
     async def _score(self, items: list[Item]) -> dict[str, Scores]:
         """Call each model once for all the items it scores, in parallel."""
-        work: dict[str, tuple[ServedModel, list[int]]] = {}
+        work: dict[str, tuple[SlotModel, list[int]]] = {}
         for index, item in enumerate(items):
             for model in (item.route.answer, item.route.shadow):
                 if model is not None:
-                    work.setdefault(model.variant, (model, []))[1].append(index)
+                    work.setdefault(model.slot, (model, []))[1].append(index)
         results = await asyncio.gather(
             *(self._call(model, items, indices) for model, indices in work.values()))
         return {variant: result for variant, result in zip(work, results, strict=True)}
 
-    async def _call(self, model: ServedModel, items: list[Item], indices: list[int]) -> Scores:
+    async def _call(self, model: SlotModel, items: list[Item], indices: list[int]) -> Scores:
         """Score the items the model's suite accepts (answering models' rows always pass)."""
         accepted = [i for i in indices if not model.suite.violations(items[i].features)]
         start = time.perf_counter()
         try:
             values = await self.models.churn_probabilities(
-                model.deployment.endpoint, [items[i].features for i in accepted]
+                model.model.endpoint, [items[i].features for i in accepted]
             ) if accepted else []
             error = None
         except ModelServerError as failure:
             values, error = [], str(failure)
-            self.metrics.model_failures.labels(model.variant).inc()
+            self.metrics.model_failures.labels(model.slot).inc()
         elapsed = time.perf_counter() - start
-        self.metrics.model_latency.labels(model.variant).observe(elapsed)
+        self.metrics.model_latency.labels(model.slot).observe(elapsed)
         return Scores(dict(zip(accepted, values, strict=False)), error, elapsed * 1000)
 
-    def _outcomes(self, active: ActiveDeployment, items: list[Item], scores: dict[str, Scores]
+    def _outcomes(self, active: Router, items: list[Item], scores: dict[str, Scores]
                   ) -> tuple[list[PredictionRecord], list[Prediction], str | None]:
         """Log rows, answers, and the error that fails the request (if any)."""
         records: list[PredictionRecord] = []
@@ -155,13 +157,13 @@ class Predictor:
             answer, shadow = item.route.answer, item.route.shadow
             if item.route.is_canary:
                 answer, shadow = self._canary_outcome(active, index, item, scores)
-            result = scores[answer.variant]
+            result = scores[answer.slot]
             probability = result.probabilities.get(index)
             if probability is None:
                 failures.append(result.error or "no score")
             records.append(_record(item, answer, result, index, shadow=False))
             if shadow is not None:
-                records.append(self._shadow_record(item, shadow, scores[shadow.variant], index))
+                records.append(self._shadow_record(item, shadow, scores[shadow.slot], index))
             if probability is not None:
                 answers.append(_prediction(item, answer, probability))
         if failures:
@@ -169,25 +171,25 @@ class Predictor:
             return records, [], f"model server failed: {failures[0]}"
         return records, answers, None
 
-    def _canary_outcome(self, active: ActiveDeployment, index: int, item: Item,
-                        scores: dict[str, Scores]) -> tuple[ServedModel, ServedModel]:
-        """Who answers a canary request: the canary, or the champion if the canary failed."""
-        canary, champion = item.route.answer, active.champion
-        canary_p = scores[canary.variant].probabilities.get(index)
-        champion_p = scores[champion.variant].probabilities.get(index)
+    def _canary_outcome(self, active: Router, index: int, item: Item,
+                        scores: dict[str, Scores]) -> tuple[SlotModel, SlotModel]:
+        """Who answers a canary request: the canary, or the primary if the canary failed."""
+        canary, primary = item.route.answer, active.primary
+        canary_p = scores[canary.slot].probabilities.get(index)
+        primary_p = scores[primary.slot].probabilities.get(index)
         agreed = None
-        if canary_p is not None and champion_p is not None:
-            agreed = (canary_p >= canary.deployment.threshold) == (
-                champion_p >= champion.deployment.threshold)
+        if canary_p is not None and primary_p is not None:
+            agreed = (canary_p >= canary.model.threshold) == (
+                primary_p >= primary.model.threshold)
         self.deployment.record_canary(active, failed=canary_p is None, agreed=agreed)
         if canary_p is None:
-            return champion, canary
-        return canary, champion
+            return primary, canary
+        return canary, primary
 
-    def _shadow_record(self, item: Item, model: ServedModel, scores: Scores,
+    def _shadow_record(self, item: Item, model: SlotModel, scores: Scores,
                        index: int) -> PredictionRecord:
         record = _record(item, model, scores, index, shadow=True)
-        self.metrics.shadow_predictions.labels(model.variant, record.status).inc()
+        self.metrics.shadow_predictions.labels(model.slot, record.status).inc()
         return record
 
 
@@ -201,7 +203,7 @@ def _validate(items: list[Item]) -> None:
         raise InvalidFeaturesError(failures)
 
 
-def _record(item: Item, model: ServedModel, scores: Scores, index: int,
+def _record(item: Item, model: SlotModel, scores: Scores, index: int,
             shadow: bool) -> PredictionRecord:
     probability = scores.probabilities.get(index)
     if probability is not None:
@@ -211,10 +213,10 @@ def _record(item: Item, model: ServedModel, scores: Scores, index: int,
     else:
         status, error = "rejected", "; ".join(
             v.message for v in model.suite.violations(item.features))
-    threshold = model.deployment.threshold
+    threshold = model.model.threshold
     return PredictionRecord(
         request_id=item.request_id, customer_id=item.customer_id, features=item.features,
-        model_version=model.deployment.version, variant=model.variant,
+        model_version=model.model.version, variant=model.slot,
         probability=probability,
         decision=None if probability is None else probability >= threshold,
         latency_ms=scores.latency_ms, status=status, error=error, shadow=shadow,
@@ -227,10 +229,10 @@ def _failed(record: PredictionRecord, error: str) -> PredictionRecord:
                                "status": "model_error", "error": record.error or error})
 
 
-def _prediction(item: Item, model: ServedModel, probability: float) -> Prediction:
-    threshold = model.deployment.threshold
+def _prediction(item: Item, model: SlotModel, probability: float) -> Prediction:
+    threshold = model.model.threshold
     return Prediction(
         request_id=item.request_id, customer_id=item.customer_id,
         churn_probability=probability, decision=probability >= threshold,
-        threshold=threshold, model_version=model.deployment.version, variant=model.variant,
+        threshold=threshold, model_version=model.model.version, variant=model.slot,
     )

@@ -10,30 +10,25 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from churnops.deployment import (
-    CanaryBounds,
-    LiveDeployment,
-    ModelEndpoint,
-    read_live,
-    write_live,
-)
+from churnops import REGISTERED_MODEL_NAME
+from churnops.deployment import LiveDeployment, ServedModel, Slot, read_live, write_live
+from churnops.settings import CanaryBounds, ModelOverride
 from serving.expectations import CompiledSuite, compile_suite
 from serving.metrics import Metrics
-from serving.settings import ModelOverride
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class ServedModel:
-    """A deployed model version with its compiled validation suite.
+class SlotModel:
+    """The served model in one slot, with its validation suite compiled.
 
-    ``variant`` is its slot: ``champion``, ``canary`` (a candidate taking a share of traffic)
-    or ``shadow`` (a candidate that only scores alongside the champion).
+    ``slot`` is ``primary``, ``canary`` (a candidate taking a share of traffic) or
+    ``shadow`` (a candidate that only scores alongside the primary).
     """
 
-    variant: str
-    deployment: ModelEndpoint
+    slot: Slot
+    model: ServedModel
     suite: CompiledSuite
 
 
@@ -41,17 +36,17 @@ class ServedModel:
 class Route:
     """Who answers one request, and who scores it alongside for comparison."""
 
-    answer: ServedModel
-    shadow: ServedModel | None = None
+    answer: SlotModel
+    shadow: SlotModel | None = None
 
     @property
     def is_canary(self) -> bool:
-        return self.answer.variant == "canary"
+        return self.answer.slot == "canary"
 
 
 @dataclass
 class CanaryMonitor:
-    """The canary's errors and its agreement with the champion over a sliding window."""
+    """The canary's errors and its agreement with the primary over a sliding window."""
 
     bounds: CanaryBounds
     _outcomes: deque[tuple[bool, bool | None]] = field(init=False)
@@ -71,7 +66,7 @@ class CanaryMonitor:
             return (f"canary error rate {errors / total:.3f} over the last {total} requests "
                     f"exceeds {self.bounds.max_error_rate}")
         if compared and sum(compared) / len(compared) < self.bounds.min_agreement:
-            return (f"canary agreed with the champion on {sum(compared) / len(compared):.3f} "
+            return (f"canary agreed with the primary on {sum(compared) / len(compared):.3f} "
                     f"of {len(compared)} requests, below {self.bounds.min_agreement}")
         return None
 
@@ -84,32 +79,34 @@ class CanaryMonitor:
 
 
 @dataclass(frozen=True)
-class ActiveDeployment:
+class Router:
+    """A live deployment, compiled for routing: who answers each request."""
+
     config: LiveDeployment
-    champion: ServedModel
-    candidate: ServedModel | None
+    primary: SlotModel
+    candidate: SlotModel | None
 
     @classmethod
-    def compile(cls, config: LiveDeployment) -> ActiveDeployment:
-        candidate = None
-        if config.candidate is not None and config.strategy != "basic":
-            slot = "canary" if config.strategy == "canary" else "shadow"
-            candidate = _served(slot, config.candidate)
-        return cls(config, _served("champion", config.champion), candidate)
+    def compile(cls, config: LiveDeployment) -> Router:
+        slot = config.candidate_slot
+        candidate = _slot_model(slot, config.candidate) if slot and config.candidate else None
+        return cls(config, _slot_model("primary", config.primary), candidate)
 
     def route(self, request_id: str) -> Route:
         """The route of one request; the canary draw is a pure function of its id."""
         if self.candidate is None:
-            return Route(self.champion)
-        if self.config.strategy == "shadow":
-            return Route(self.champion, self.candidate)
+            return Route(self.primary)
+        if self.candidate.slot == "shadow":
+            return Route(self.primary, self.candidate)
         if canary_draw(request_id) < self.config.canary_share:
-            return Route(self.candidate, self.champion)
-        return Route(self.champion)
+            return Route(self.candidate, self.primary)
+        return Route(self.primary)
 
 
-def _served(variant: str, deployment: ModelEndpoint) -> ServedModel:
-    return ServedModel(variant, deployment, compile_suite(deployment.validation_suite))
+def _slot_model(slot: Slot, model: ServedModel) -> SlotModel:
+    if model.endpoint is None:
+        raise ValueError(f"v{model.version} in the {slot} slot has no endpoint")
+    return SlotModel(slot, model, compile_suite(model.validation_suite))
 
 
 def canary_draw(request_id: str) -> float:
@@ -130,7 +127,7 @@ class DeploymentWatcher:
         self._metrics = metrics
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
-        self._active: ActiveDeployment | None = None
+        self._active: Router | None = None
         self._monitor: CanaryMonitor | None = None
         self.problem: str | None = None
         """Why no deployment, or a stale one, is in force; ``None`` when all is well."""
@@ -138,14 +135,14 @@ class DeploymentWatcher:
         if override is not None:
             self._install(_from_override(override))
 
-    def current(self) -> ActiveDeployment | None:
+    def current(self) -> Router | None:
         """The active deployment, reloaded first if the file changed since the last read."""
         if not self._fixed and self._file_stamp() != self._stamp:
             with self._lock:
                 self._reload()
         return self._active
 
-    def record_canary(self, active: ActiveDeployment, failed: bool, agreed: bool | None) -> None:
+    def record_canary(self, active: Router, failed: bool, agreed: bool | None) -> None:
         """Count one canary request; roll back when the canary is out of bounds."""
         with self._lock:
             if self._active is not active or self._monitor is None:
@@ -181,14 +178,14 @@ class DeploymentWatcher:
         self._stamp = stamp
 
     def _install(self, config: LiveDeployment) -> None:
-        self._active = ActiveDeployment.compile(config)
+        self._active = Router.compile(config)
         self._monitor = CanaryMonitor(config.bounds) if config.strategy == "canary" \
             else None
         self.problem = None
-        logger.info("Serving %s: champion v%s%s", config.strategy, config.champion.version,
+        logger.info("Serving %s: primary v%s%s", config.strategy, config.primary.version,
                     f", candidate v{config.candidate.version}" if config.candidate else "")
 
-    def _roll_back(self, active: ActiveDeployment, reason: str) -> None:
+    def _roll_back(self, active: Router, reason: str) -> None:
         """Stop the canary now, then record it in the deployment file (unless it changed)."""
         config = active.config.rolled_back(reason)
         logger.error("Rolling back canary v%s: %s", active.config.candidate.version, reason)
@@ -209,8 +206,9 @@ def _read(path: Path) -> LiveDeployment:
 
 def _from_override(override: ModelOverride) -> LiveDeployment:
     """A basic deployment of the single model given by ``CHURNOPS_MODEL_*``."""
-    return LiveDeployment(strategy="basic", champion=ModelEndpoint(
+    return LiveDeployment(strategy="basic", primary=ServedModel(
         version=override.version,
+        model_uri=f"models:/{REGISTERED_MODEL_NAME}/{override.version}",
         endpoint=override.endpoint,
         threshold=override.threshold,
         validation_suite=json.loads(override.validation_suite.read_text()),

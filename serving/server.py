@@ -7,19 +7,20 @@ import logging
 
 import uvicorn
 
+from churnops.settings import ServiceSettings
 from serving.app import create_app
-from serving.settings import Settings
 
 
-def serve(host: str = "127.0.0.1", port: int = 8080, settings: Settings | None = None) -> None:
+def serve(host: str = "127.0.0.1", port: int = 8080,
+          settings: ServiceSettings | None = None) -> None:
     """Serve until SIGINT or SIGTERM; uvicorn then finishes open requests, runs the app's
     shutdown (closing the model-server pool and the log's connections) and re-raises the
     signal, so the process ends as a supervisor expects.
 
-    One worker process: requests run on its thread pool, so one process owns the
+    One worker process: requests run on its event loop, so one process owns the
     model-server connections, the feature store and the canary monitor.
     """
-    app = create_app(settings or Settings.from_env())
+    app = create_app(settings or ServiceSettings.from_env())
     config = uvicorn.Config(app, host=host, port=port, log_level="info",
                             timeout_graceful_shutdown=10)
     uvicorn.Server(config).run()

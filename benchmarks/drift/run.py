@@ -62,6 +62,13 @@ sys.path.insert(0, str(ROOT))
 # Third-party deprecation chatter would bury the tables.
 warnings.filterwarnings("ignore")
 
+from data.simulator import (  # noqa: E402
+    LogDriver,
+    Simulation,
+    SimulationConfig,
+    TrafficSimulator,
+)
+
 from churnops import CHAMPION_ALIAS, REGISTERED_MODEL_NAME, data, paths, schema  # noqa: E402
 from churnops.continuous import load_config  # noqa: E402
 from churnops.modeling.evaluation import BusinessConfig  # noqa: E402
@@ -77,12 +84,6 @@ from churnops.monitoring import (  # noqa: E402
     drift_figures,
     drift_metrics,
     live_performance,
-)
-from data.simulator import (  # noqa: E402
-    LogDriver,
-    Simulation,
-    SimulationConfig,
-    TrafficSimulator,
 )
 
 COLUMNS = [*schema.FEATURE_NAMES, PREDICTION]

@@ -18,11 +18,11 @@ offer does not change anyone's behaviour except would-be churners who accept it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import (
     accuracy_score,
@@ -35,6 +35,7 @@ from sklearn.metrics import (
 )
 
 from churnops import schema
+from churnops.settings import BusinessSettings
 
 THRESHOLD_GRID = np.round(np.arange(1, 100) / 100, 2)
 """The thresholds scanned for the business optimum: 0.01, 0.02, ..., 0.99."""
@@ -42,20 +43,8 @@ THRESHOLD_GRID = np.round(np.arange(1, 100) / 100, 2)
 MONTHLY_CHARGES = "MonthlyCharges"
 
 
-@dataclass(frozen=True)
-class BusinessConfig:
-    """Assumptions of the retention campaign (see the module docstring for the value model).
-
-    ``offer_cost``: USD per customer who receives the offer.
-    ``acceptance_rate``: share of would-be churners the offer retains.
-    """
-
-    offer_cost: float = 10.0
-    acceptance_rate: float = 0.3
-
-
 def _values(
-    y_true: Any, proba: Any, monthly_charges: Any, thresholds: np.ndarray, cfg: BusinessConfig
+    y_true: Any, proba: Any, monthly_charges: Any, thresholds: np.ndarray, cfg: BusinessSettings
 ) -> np.ndarray:
     """Monthly business value at each of ``thresholds`` (vectorised over thresholds)."""
     churned_revenue = np.asarray(y_true, dtype=float) * np.asarray(monthly_charges, dtype=float)
@@ -64,28 +53,28 @@ def _values(
 
 
 def business_value(
-    y_true: Any, proba: Any, monthly_charges: Any, threshold: float, cfg: BusinessConfig
+    y_true: Any, proba: Any, monthly_charges: Any, threshold: float, cfg: BusinessSettings
 ) -> float:
     """Monthly value (USD) of offering to every customer with ``proba >= threshold``."""
     return float(_values(y_true, proba, monthly_charges, np.array([threshold]), cfg)[0])
 
 
 def business_value_per_customer(
-    y_true: Any, proba: Any, monthly_charges: Any, threshold: float, cfg: BusinessConfig
+    y_true: Any, proba: Any, monthly_charges: Any, threshold: float, cfg: BusinessSettings
 ) -> float:
     """``business_value`` divided by the number of customers scored (targeted or not)."""
     return business_value(y_true, proba, monthly_charges, threshold, cfg) / len(y_true)
 
 
 def business_value_curve(
-    y_true: Any, proba: Any, monthly_charges: Any, cfg: BusinessConfig
+    y_true: Any, proba: Any, monthly_charges: Any, cfg: BusinessSettings
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(thresholds, values)``: the monthly business value at each ``THRESHOLD_GRID`` value."""
     return THRESHOLD_GRID, _values(y_true, proba, monthly_charges, THRESHOLD_GRID, cfg)
 
 
 def best_threshold(
-    y_true: Any, proba: Any, monthly_charges: Any, cfg: BusinessConfig
+    y_true: Any, proba: Any, monthly_charges: Any, cfg: BusinessSettings
 ) -> tuple[float, float]:
     """The threshold of ``THRESHOLD_GRID`` with the highest business value, and that value.
 
@@ -128,13 +117,14 @@ def fairness(y_true: Any, y_pred: Any, groups: pd.DataFrame) -> dict[str, dict[s
     return report
 
 
-@dataclass(frozen=True)
-class Evaluation:
+class Evaluation(BaseModel):
     """Metrics of one model on one labelled data set, at one decision threshold.
 
     ``confusion_matrix`` is ``((tn, fp), (fn, tp))``; ``fairness`` is the output of
-    :func:`fairness` for the sensitive attributes.
+    :func:`fairness` for the sensitive attributes (NaN where a group has no positives).
     """
+
+    model_config = ConfigDict(frozen=True, ser_json_inf_nan="constants")
 
     roc_auc: float
     pr_auc: float
@@ -193,7 +183,7 @@ def evaluate(
     model: Any,
     X: pd.DataFrame,
     y: Any,
-    cfg: BusinessConfig,
+    cfg: BusinessSettings,
     threshold: float | None = None,
 ) -> Evaluation:
     """Evaluate a fitted classifier on ``X`` (raw feature columns) and labels ``y``.

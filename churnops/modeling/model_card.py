@@ -13,8 +13,9 @@ from typing import Any
 import pandas as pd
 
 from churnops import schema
-from churnops.modeling.evaluation import BusinessConfig, Evaluation
+from churnops.modeling.evaluation import Evaluation
 from churnops.modeling.tuning import CandidateScore
+from churnops.settings import BusinessSettings
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def _metrics_section(evaluation: Evaluation) -> str:
     )
 
 
-def _business_section(evaluation: Evaluation, business: BusinessConfig) -> str:
+def _business_section(evaluation: Evaluation, business: BusinessSettings) -> str:
     rows = [
         (
             f"Model at threshold {evaluation.threshold:.2f}",
@@ -237,7 +238,7 @@ def render_model_card(
     search_spaces: Mapping[str, Mapping[str, Sequence[Any]]],
     selected: CandidateScore,
     evaluation: Evaluation,
-    business: BusinessConfig,
+    business: BusinessSettings,
     importances: pd.DataFrame,
     top_features: int = 10,
 ) -> str:

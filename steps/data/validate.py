@@ -8,8 +8,7 @@ from zenml import step
 
 from churnops import paths
 from churnops.validation import DataValidationError, ValidationReport, build_raw_suite
-from stacks.plugins.data_validator.materializer import ValidationReportMaterializer
-from steps.stack_components import active_component
+from stacks.access import ValidationReportMaterializer, active_component
 
 logger = logging.getLogger(__name__)
 

@@ -7,21 +7,20 @@ from typing import Annotated
 
 import pandas as pd
 from zenml import log_metadata, step
-from zenml.client import Client
 
 from churnops import data, paths, schema
 from churnops.deployment import (
     DeploymentEvent,
     DeploymentHistory,
-    DeploymentPlan,
-    ModelEndpoint,
+    LiveDeployment,
+    ServedModel,
     SmokeTestError,
     SmokeTestResult,
     probe_endpoint,
     read_live,
 )
 from churnops.validation import suite_from_json
-from steps.deployment.model_deployer import stop_server
+from stacks.access import active_component, stop_server
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +35,7 @@ def sample_customers(size: int) -> pd.DataFrame:
 
 def check_sample_against_suite(sample: pd.DataFrame, suite: dict) -> None:
     """The sample must pass the version's validation suite, as requests to it will have to."""
-    validator = Client().active_stack.data_validator
+    validator = active_component("data_validator")
     try:
         report = validator.data_validation(sample, suite=suite_from_json(suite))
     except Exception as error:
@@ -46,25 +45,25 @@ def check_sample_against_suite(sample: pd.DataFrame, suite: dict) -> None:
                              + report.to_text())
 
 
-def withdraw(plan: DeploymentPlan, endpoint: ModelEndpoint, reason: str) -> None:
+def withdraw(plan: LiveDeployment, model: ServedModel, reason: str) -> None:
     """Stop a server that failed its smoke test, unless the live deployment uses it.
 
     The server is stopped, not deleted, so its log stays for diagnosis. ``live.json`` is
     left as it is, so the previous deployment keeps serving.
     """
     live = read_live()
-    in_use = {e.service_id for e in live.endpoints()} if live else set()
-    if endpoint.service_id and endpoint.service_id not in in_use:
-        stop_server(endpoint.service_id, delete=False)
+    in_use = {m.service_id for m in live.models()} if live else set()
+    if model.service_id and model.service_id not in in_use:
+        stop_server(model.service_id, delete=False)
     DeploymentHistory().append(DeploymentEvent(
-        event="failed", strategy=plan.strategy, champion=plan.champion.version,
+        event="failed", strategy=plan.strategy, primary=plan.primary.version,
         candidate=plan.candidate.version if plan.candidate else None,
-        reason=f"smoke test of v{endpoint.version} failed: {reason}"))
+        reason=f"smoke test of v{model.version} failed: {reason}"))
 
 
 @step(enable_cache=False)
 def smoke_test(
-    plan: DeploymentPlan, endpoint: ModelEndpoint, sample_size: int = 20,
+    plan: LiveDeployment, model: ServedModel, sample_size: int = 20,
     request_timeout: float = 10.0,
 ) -> Annotated[SmokeTestResult, "smoke_test"]:
     """Send ``sample_size`` real customers one by one; every answer must be two probabilities.
@@ -74,12 +73,12 @@ def smoke_test(
     """
     sample = sample_customers(sample_size)
     try:
-        check_sample_against_suite(sample, endpoint.validation_suite)
-        result = probe_endpoint(endpoint, sample.to_dict("records"), timeout=request_timeout)
+        check_sample_against_suite(sample, model.validation_suite)
+        result = probe_endpoint(model, sample.to_dict("records"), timeout=request_timeout)
     except SmokeTestError as error:
-        withdraw(plan, endpoint, str(error))
+        withdraw(plan, model, str(error))
         raise SmokeTestError(
-            f"churn-model v{endpoint.version} failed its smoke test at {endpoint.endpoint}: "
+            f"churn-model v{model.version} failed its smoke test at {model.endpoint}: "
             f"{error}. Its server was stopped; the previous deployment is still live."
         ) from error
     log_metadata(result.model_dump(), artifact_name="smoke_test", infer_artifact=True)

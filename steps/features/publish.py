@@ -7,7 +7,7 @@ import pandas as pd
 from zenml import log_metadata, step
 
 from churnops import features
-from steps.features.feature_store import active_feature_store
+from stacks.access import active_feature_store
 
 logger = logging.getLogger(__name__)
 

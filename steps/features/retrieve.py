@@ -6,7 +6,7 @@ import pandas as pd
 from zenml import step
 
 from churnops import features
-from steps.features.feature_store import active_feature_store
+from stacks.access import active_feature_store
 
 
 @step

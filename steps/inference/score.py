@@ -11,8 +11,7 @@ from zenml import get_step_context, log_metadata, step
 
 from churnops import REGISTERED_MODEL_NAME, features, paths, registry, schema
 from churnops.modeling.evaluation import predict_proba
-from steps.features.feature_store import active_feature_store
-from steps.registry.model_registry import active_model_registry
+from stacks.access import active_feature_store, mlflow_client
 
 logger = logging.getLogger(__name__)
 
@@ -23,11 +22,11 @@ def load_champion() -> tuple[
     Annotated[float, "decision_threshold"],
 ]:
     """The registry's current champion, with its business threshold."""
-    client = active_model_registry().mlflow_client
+    client = mlflow_client()
     champion = registry.champion_version(client)
     if champion is None:
         raise RuntimeError(
-            f"{REGISTERED_MODEL_NAME} has no champion yet: run `python run.py --pipeline "
+            f"{REGISTERED_MODEL_NAME} has no champion yet: run `python run.py pipeline "
             "training` first."
         )
     model = mlflow.sklearn.load_model(f"models:/{REGISTERED_MODEL_NAME}/{champion.version}")

@@ -8,20 +8,20 @@ from typing import Annotated
 import pandas as pd
 from zenml import step
 
-from churnops.modeling.evaluation import BusinessConfig
-from churnops.monitoring import MonitoringSettings, live_performance
+from churnops.monitoring import DeployedModel, PerformanceFigures, live_performance
+from churnops.settings import MonitoringSettings
 
 logger = logging.getLogger(__name__)
 
 
 @step(enable_cache=False)
-def evaluate_live_performance(labelled: pd.DataFrame, deployed_model: dict,
+def evaluate_live_performance(labelled: pd.DataFrame, deployed_model: DeployedModel,
                               settings: MonitoringSettings
-                              ) -> Annotated[dict, "performance_figures"]:
+                              ) -> Annotated[PerformanceFigures, "performance_figures"]:
     """ROC-AUC, recall and value per customer, next to the model's training-time figures."""
-    figures = live_performance(labelled, deployed_model["threshold"], deployed_model["baseline"],
-                               BusinessConfig(**settings.business.model_dump()))
+    figures = live_performance(labelled, deployed_model.threshold, deployed_model.baseline,
+                               settings.business)
     if figures.roc_auc is not None:
         logger.info("Live ROC-AUC %.3f on %d outcomes (training-time %.3f).",
                     figures.roc_auc, figures.labelled_rows, figures.baseline_roc_auc)
-    return figures.model_dump()
+    return figures

@@ -13,19 +13,20 @@ from zenml.client import Client
 
 from churnops import REGISTERED_MODEL_NAME, schema
 from churnops.deployment import read_live
-from churnops.monitoring import PREDICTION
-from steps.registry.model_registry import active_model_registry
+from churnops.inference_log import PREDICTION
+from churnops.monitoring import DeployedModel
+from stacks.access import active_model_registry
 
 logger = logging.getLogger(__name__)
 
 
 @step(enable_cache=False)
 def load_reference_data(model_version: str | None = None) -> tuple[
-    Annotated[pd.DataFrame, "reference_data"], Annotated[dict, "deployed_model"]
+    Annotated[pd.DataFrame, "reference_data"], Annotated[DeployedModel, "deployed_model"]
 ]:
     """The holdout set of the deployed version's training run, with its predictions.
 
-    The version is ``model_version``, else the live deployment's champion, else the
+    The version is ``model_version``, else the live deployment's primary, else the
     registry's champion. The holdout comes from the training run's ``holdout_set``
     artifact: data the model was evaluated on but never fitted, so its predictions are an
     unbiased reference for prediction drift.
@@ -52,21 +53,19 @@ def with_predictions(frame: pd.DataFrame, model: Any) -> pd.DataFrame:
     return features.assign(**{PREDICTION: _churn_probability(model.predict(features))})
 
 
-def deployed_model_figures(version: str, tags: Mapping[str, str], run: Any) -> dict[str, Any]:
+def deployed_model_figures(version: str, tags: Mapping[str, str], run: Any) -> DeployedModel:
     """What monitoring needs to know of a version: its decision threshold and the holdout
     figures of its training ``run`` (the ZenML run named by its ``zenml_run_name`` tag)."""
     evaluation = run.steps["evaluate_on_holdout"].outputs["holdout_evaluation"][0].load()
-    return {
-        "version": version, "threshold": float(tags["decision_threshold"]),
-        "training_run": run.name,
-        "baseline": {k: evaluation[k] for k in
-                     ("roc_auc", "recall", "business_value_per_customer")},
-    }
+    return DeployedModel(
+        version=version, threshold=float(tags["decision_threshold"]), training_run=run.name,
+        baseline={"roc_auc": evaluation.roc_auc, "recall": evaluation.recall,
+                  "business_value_per_customer": evaluation.business_value_per_customer})
 
 
 def _deployed_version() -> str | None:
     live = read_live()
-    return live.champion.version if live else None
+    return live.primary.version if live else None
 
 
 def _churn_probability(output: object) -> np.ndarray:

@@ -9,8 +9,7 @@ from zenml import step
 
 from churnops import schema
 from churnops.validation import ValidationReport, build_feature_suite
-from stacks.plugins.data_validator.materializer import ValidationReportMaterializer
-from steps.stack_components import active_component
+from stacks.access import ValidationReportMaterializer, active_component
 
 
 @step(enable_cache=False, output_materializers=ValidationReportMaterializer)

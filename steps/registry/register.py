@@ -7,15 +7,16 @@ from zenml import get_step_context, step
 from zenml.model_registries.base_model_registry import ModelRegistryModelMetadata
 
 from churnops import REGISTERED_MODEL_NAME
-from steps.registry.model_registry import active_model_registry
-from steps.training.log_model import FEATURE_SUITE_PATH
+from churnops.modeling.evaluation import Evaluation
+from churnops.registry import FEATURE_SUITE_PATH
+from stacks.access import active_model_registry
 
 logger = logging.getLogger(__name__)
 
 
 @step(enable_cache=False)
 def register_model_version(
-    mlflow_run_id: str, model_uri: str, holdout_evaluation: dict, data_version: str
+    mlflow_run_id: str, model_uri: str, holdout_evaluation: Evaluation, data_version: str
 ) -> Annotated[str, "model_version"]:
     """Register the logged model as a new version of ``churn-model`` in the stack's registry."""
     registry = active_model_registry()
@@ -32,8 +33,8 @@ def register_model_version(
     )
     client = registry.mlflow_client
     for key, value in {
-        "decision_threshold": holdout_evaluation["threshold"],
-        "test_roc_auc": holdout_evaluation["roc_auc"],
+        "decision_threshold": holdout_evaluation.threshold,
+        "test_roc_auc": holdout_evaluation.roc_auc,
         "data_version": data_version,
         "validation_suite": f"runs:/{mlflow_run_id}/{FEATURE_SUITE_PATH}",
     }.items():

@@ -11,11 +11,11 @@ import pandas as pd
 from zenml import step
 from zenml.client import Client
 
-from churnops import REGISTERED_MODEL_NAME, schema
+from churnops import REGISTERED_MODEL_NAME, paths, schema
 from churnops.features import EVENT_TIMESTAMP
-from churnops.monitoring import LABEL, RetrainingPolicy
-from steps.monitoring.production import production_frame
-from steps.registry.model_registry import active_model_registry
+from churnops.inference_log import LABEL, InferenceLogReader, log_frame
+from churnops.settings import RetrainingPolicy
+from stacks.access import mlflow_client
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def load_reference_frame(model_version: str | None = None) -> Annotated[
     pd.DataFrame, "reference_frame"
 ]:
     """The ``training_frame`` artifact of the run that trained the champion (or a version)."""
-    client = active_model_registry().mlflow_client
+    client = mlflow_client()
     version = model_version or client.get_model_version_by_alias(
         REGISTERED_MODEL_NAME, "champion").version
     run_name = client.get_model_version(REGISTERED_MODEL_NAME, str(version)).tags[
@@ -57,17 +57,11 @@ def load_labelled_production(policy: RetrainingPolicy, inference_log_url: str | 
     ``since`` keeps only requests made from then on: after a change in behaviour, the
     outcomes of earlier requests teach the old relation.
     """
-    from serving.inference_log import InferenceLog
-    from serving.settings import Settings
-
     end = until or datetime.now(UTC)
     start = (end - timedelta(days=policy.window_days) if policy.mode == "window"
              else datetime(1970, 1, 1, tzinfo=UTC))
-    log = InferenceLog(inference_log_url or Settings.from_env().inference_log_url)
-    try:
-        frame = production_frame(log.outcomes_between(start, end, predicted_since=since))
-    finally:
-        log.close()
+    with InferenceLogReader(inference_log_url or paths.inference_log_url()) as log:
+        frame = log_frame(log.outcomes_between(start, end, predicted_since=since))
     logger.info("Labelled production rows (%s policy): %d.", policy.mode, len(frame))
     return frame
 

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import dataclasses
 import logging
 from typing import Annotated
 
@@ -10,22 +9,18 @@ from sklearn.pipeline import Pipeline
 from zenml import log_metadata, step
 
 from churnops import data, schema
-from churnops.config import TrainingSettings
 from churnops.modeling import plots
 from churnops.modeling.evaluation import (
-    BusinessConfig,
+    Evaluation,
     best_threshold,
     evaluate,
     permutation_importance_table,
     predict_proba,
 )
 from churnops.modeling.tuning import out_of_fold_proba
+from churnops.settings import TrainingSettings
 
 logger = logging.getLogger(__name__)
-
-
-def business_config(settings: TrainingSettings) -> BusinessConfig:
-    return BusinessConfig(**settings.business.model_dump())
 
 
 @step(experiment_tracker=True, enable_cache=False)
@@ -38,7 +33,7 @@ def choose_threshold(model: Pipeline, train: pd.DataFrame, settings: TrainingSet
     """
     X, y = train[list(schema.FEATURE_NAMES)], data.label(train)
     oof = out_of_fold_proba(model, X, y, settings.cv_folds, settings.seed, settings.n_jobs)
-    threshold, value = best_threshold(y, oof, X["MonthlyCharges"], business_config(settings))
+    threshold, value = best_threshold(y, oof, X["MonthlyCharges"], settings.business)
     mlflow.log_metrics({"decision_threshold": threshold, "oof_business_value": value})
     logger.info("Business-optimal threshold %.2f (out-of-fold value %.0f USD/month).",
                 threshold, value)
@@ -50,11 +45,11 @@ def evaluate_on_holdout(
     model: Pipeline, holdout: pd.DataFrame, decision_threshold: float,
     settings: TrainingSettings,
 ) -> tuple[
-    Annotated[dict, "holdout_evaluation"], Annotated[pd.DataFrame, "permutation_importance"]
+    Annotated[Evaluation, "holdout_evaluation"], Annotated[pd.DataFrame, "permutation_importance"]
 ]:
     """Holdout ROC/PR-AUC, thresholded metrics, business value, fairness, importance, plots."""
     X, y = holdout[list(schema.FEATURE_NAMES)], data.label(holdout)
-    business = business_config(settings)
+    business = settings.business
     evaluation = evaluate(model, X, y, business, threshold=decision_threshold)
     metrics = evaluation.metrics()
     mlflow.log_metrics(metrics)
@@ -76,4 +71,4 @@ def evaluate_on_holdout(
     logger.info("Holdout ROC-AUC %.4f, PR-AUC %.4f, recall %.3f at %.2f, value %.0f USD/month.",
                 evaluation.roc_auc, evaluation.pr_auc, evaluation.recall, decision_threshold,
                 evaluation.business_value)
-    return dataclasses.asdict(evaluation), importance
+    return evaluation, importance

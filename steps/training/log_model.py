@@ -11,24 +11,22 @@ from zenml import step
 from zenml.types import MarkdownString
 
 from churnops import REGISTERED_MODEL_NAME, paths, schema, tracking
-from churnops.config import TrainingSettings
 from churnops.modeling.candidates import SKOPS_TRUSTED_TYPES
 from churnops.modeling.evaluation import Evaluation
 from churnops.modeling.model_card import TrainingSetup, render_model_card
 from churnops.modeling.tuning import CandidateScore
+from churnops.registry import FEATURE_SUITE_PATH
+from churnops.settings import TrainingSettings
 from churnops.validation import build_feature_suite, suite_to_json
-from steps.training.evaluate import business_config
 
 MODEL_ARTIFACT_PATH = "model"
-FEATURE_SUITE_PATH = "validation/feature_suite.json"
-"""Where the GX suite that serving validates requests with is stored in the model's run."""
 
 
 @step(experiment_tracker=True, enable_cache=False)
 def log_model(
     model: Pipeline,
     train: pd.DataFrame,
-    holdout_evaluation: dict,
+    holdout_evaluation: Evaluation,
     candidate_scores: list,
     permutation_importance: pd.DataFrame,
     data_version: str,
@@ -52,7 +50,7 @@ def log_model(
     mlflow.log_param("data_version", data_version)
     mlflow.log_artifact(str(paths.PROJECT_ROOT / "requirements.txt"), "environment")
     mlflow.log_dict(suite_to_json(build_feature_suite()), FEATURE_SUITE_PATH)
-    evaluation = Evaluation(**holdout_evaluation)
+    evaluation = holdout_evaluation
     scores = [CandidateScore(**score) for score in candidate_scores]
     card = render_model_card(
         model_name=REGISTERED_MODEL_NAME,
@@ -66,7 +64,7 @@ def log_model(
         search_spaces=settings.candidates,
         selected=scores[0],
         evaluation=evaluation,
-        business=business_config(settings),
+        business=settings.business,
         importances=permutation_importance,
     )
     mlflow.log_text(card, "model_card.md")

@@ -6,8 +6,8 @@ import pandas as pd
 from zenml import step
 
 from churnops import data
-from churnops.config import TrainingSettings
 from churnops.modeling.tuning import split
+from churnops.settings import TrainingSettings
 
 
 @step

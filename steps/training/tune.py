@@ -10,8 +10,8 @@ from sklearn.pipeline import Pipeline
 from zenml import log_metadata, step
 
 from churnops import data, schema
-from churnops.config import TrainingSettings
 from churnops.modeling.tuning import select_best, tune
+from churnops.settings import TrainingSettings
 
 logger = logging.getLogger(__name__)
 

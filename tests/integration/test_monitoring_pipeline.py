@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from data.simulator import LogDriver, Simulation, SimulationConfig, TrafficSimulator
 
 from churnops import REGISTERED_MODEL_NAME, paths
 from churnops.monitoring import MonitoringSettings
-from data.simulator import LogDriver, Simulation, SimulationConfig, TrafficSimulator
 from serving.inference_log import InferenceLog
 
 pytestmark = pytest.mark.slow

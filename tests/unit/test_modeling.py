@@ -13,7 +13,6 @@ from churnops import data, paths, schema
 from churnops.modeling import plots
 from churnops.modeling.candidates import CANDIDATES, SKOPS_TRUSTED_TYPES, build_pipeline
 from churnops.modeling.evaluation import (
-    BusinessConfig,
     Evaluation,
     best_threshold,
     business_value,
@@ -25,6 +24,7 @@ from churnops.modeling.evaluation import (
 )
 from churnops.modeling.model_card import TrainingSetup, render_model_card
 from churnops.modeling.tuning import TuningResult, select_best, split, tune
+from churnops.settings import BusinessSettings
 
 SEED = 42
 
@@ -70,7 +70,7 @@ def tuned(splits) -> list[TuningResult]:
 @pytest.fixture(scope="module")
 def holdout(tuned, splits) -> Evaluation:
     _, X_test, _, y_test = splits
-    return evaluate(select_best(tuned).best_estimator, X_test, y_test, BusinessConfig())
+    return evaluate(select_best(tuned).best_estimator, X_test, y_test, BusinessSettings())
 
 
 # Candidates and tuning
@@ -136,7 +136,7 @@ def test_best_candidate_meets_the_quality_bar(tuned):
 Y = [1, 0, 1, 0]
 PROBA = [0.9, 0.8, 0.3, 0.1]
 MONTHLY = [100.0, 50.0, 80.0, 20.0]
-CFG = BusinessConfig(offer_cost=10.0, acceptance_rate=0.5)
+CFG = BusinessSettings(offer_cost=10.0, acceptance_rate=0.5)
 
 
 @pytest.mark.parametrize(
@@ -165,7 +165,7 @@ def test_best_threshold_picks_the_maximiser():
 
 
 def test_best_threshold_targets_nobody_when_offers_never_pay():
-    threshold, value = best_threshold(Y, [0.5] * 4, MONTHLY, BusinessConfig(offer_cost=1e6))
+    threshold, value = best_threshold(Y, [0.5] * 4, MONTHLY, BusinessSettings(offer_cost=1e6))
     assert value == 0.0
     assert threshold > 0.5
 
@@ -226,7 +226,7 @@ def test_evaluate_reports_the_contract_metric_names(holdout):
 def test_evaluate_chooses_the_business_optimal_threshold(holdout, tuned, splits):
     _, X_test, _, y_test = splits
     proba = predict_proba(select_best(tuned).best_estimator, X_test)
-    expected, value = best_threshold(y_test, proba, X_test["MonthlyCharges"], BusinessConfig())
+    expected, value = best_threshold(y_test, proba, X_test["MonthlyCharges"], BusinessSettings())
     assert holdout.threshold == expected
     assert holdout.business_value == pytest.approx(value)
     assert holdout.business_value > holdout.business_value_target_none == 0.0
@@ -237,7 +237,8 @@ def test_evaluate_chooses_the_business_optimal_threshold(holdout, tuned, splits)
 
 def test_evaluate_uses_a_given_threshold(tuned, splits):
     _, X_test, _, y_test = splits
-    evaluation = evaluate(select_best(tuned).best_estimator, X_test, y_test, BusinessConfig(), 0.5)
+    model = select_best(tuned).best_estimator
+    evaluation = evaluate(model, X_test, y_test, BusinessSettings(), 0.5)
     assert evaluation.threshold == 0.5
 
 
@@ -264,7 +265,7 @@ def test_plots_return_figures(tuned, splits, holdout, tmp_path):
         plots.calibration_figure(y_test, proba),
         plots.confusion_matrix_figure(y_test, proba >= holdout.threshold),
         plots.business_value_figure(
-            y_test, proba, X_test["MonthlyCharges"], BusinessConfig(), holdout.threshold
+            y_test, proba, X_test["MonthlyCharges"], BusinessSettings(), holdout.threshold
         ),
         plots.importance_figure(importances),
     ]
@@ -297,7 +298,7 @@ def test_model_card_has_the_expected_sections(tuned, holdout, splits):
         search_spaces=SEARCH_SPACES,
         selected=select_best(tuned),
         evaluation=holdout,
-        business=BusinessConfig(),
+        business=BusinessSettings(),
         importances=importances,
     )
     for heading in (

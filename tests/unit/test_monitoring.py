@@ -9,10 +9,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import numpy as np
 import pandas as pd
 import pytest
+from data.simulator import Simulation, SimulationConfig, TrafficSimulator, price_rise_segment
 from sklearn.metrics import recall_score, roc_auc_score
 
 from churnops import schema
-from churnops.modeling.evaluation import BusinessConfig
+from churnops.modeling.evaluation import BusinessSettings
 from churnops.monitoring import (
     DriftFigures,
     MonitoringSettings,
@@ -25,7 +26,6 @@ from churnops.monitoring import (
     drift_metrics,
     live_performance,
 )
-from data.simulator import Simulation, SimulationConfig, TrafficSimulator, price_rise_segment
 
 SETTINGS = MonitoringSettings()
 
@@ -147,12 +147,12 @@ def test_live_performance_matches_sklearn() -> None:
     proba = np.clip(y * 0.3 + rng.random(400) * 0.7, 0, 1)
     frame = pd.DataFrame({"churned": y, "prediction": proba,
                           "MonthlyCharges": rng.uniform(20, 110, 400)})
-    figures = live_performance(frame, 0.5, {"roc_auc": 0.84}, BusinessConfig())
+    figures = live_performance(frame, 0.5, {"roc_auc": 0.84}, BusinessSettings())
     assert figures.roc_auc == pytest.approx(roc_auc_score(y, proba))
     assert figures.recall == pytest.approx(recall_score(y, proba >= 0.5))
     assert figures.labelled_rows == 400 and figures.baseline_roc_auc == 0.84
     one_class = live_performance(frame.assign(churned=0), 0.5, {"roc_auc": 0.84},
-                                 BusinessConfig())
+                                 BusinessSettings())
     assert one_class.roc_auc is None  # undefined, not made up
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from churnops.config import GateSettings
-from churnops.promotion import decide
+from churnops.promotion import judge
+from churnops.settings import GateSettings
 
 GATE = GateSettings(min_roc_auc=0.80, min_improvement=0.002,
                     max_equal_opportunity_diff=0.20, max_demographic_parity_diff=0.35)
@@ -20,19 +20,19 @@ def metrics(auc: float, eo: float = 0.05, dp: float = 0.10) -> dict[str, float]:
 
 
 def test_first_model_is_promoted_when_it_passes_the_floor() -> None:
-    decision = decide(metrics(0.84), None, GATE)
+    decision = judge(metrics(0.84), None, GATE)
     assert decision.promote
     assert "no current champion" in decision.summary
 
 
 @pytest.mark.parametrize(("auc", "promote"), [(0.7999, False), (0.80, True), (0.8001, True)])
 def test_absolute_floor(auc: float, promote: bool) -> None:
-    assert decide(metrics(auc), None, GATE).promote is promote
+    assert judge(metrics(auc), None, GATE).promote is promote
 
 
 @pytest.mark.parametrize(("delta", "promote"), [(0.0, False), (0.0019, False), (0.0021, True)])
 def test_margin_over_the_champion(delta: float, promote: bool) -> None:
-    decision = decide(metrics(0.84 + delta), metrics(0.84), GATE)
+    decision = judge(metrics(0.84 + delta), metrics(0.84), GATE)
     assert decision.promote is promote
     assert "champion" in decision.summary
 
@@ -41,13 +41,13 @@ def test_margin_over_the_champion(delta: float, promote: bool) -> None:
     (0.20, 0.35, True), (0.2001, 0.10, False), (0.05, 0.3501, False),
 ])
 def test_fairness_limits(eo: float, dp: float, promote: bool) -> None:
-    decision = decide(metrics(0.86, eo=eo, dp=dp), metrics(0.84), GATE)
+    decision = judge(metrics(0.86, eo=eo, dp=dp), metrics(0.84), GATE)
     assert decision.promote is promote
     if not promote:
         assert "fairness limits exceeded" in decision.summary
 
 
 def test_every_failed_check_is_a_reason() -> None:
-    decision = decide(metrics(0.70, eo=0.5), metrics(0.84), GATE)
+    decision = judge(metrics(0.70, eo=0.5), metrics(0.84), GATE)
     assert not decision.promote
     assert len(decision.reasons) == 3

@@ -6,9 +6,9 @@ the predictors of one SeldonDeployment (``manifests``):
 
 | strategy | predictors                                                        |
 |----------|-------------------------------------------------------------------|
-| basic    | the champion, ``traffic: 100``                                    |
-| shadow   | the champion, ``traffic: 100``; the candidate, ``shadow: true``   |
-| canary   | the champion and the candidate, ``traffic`` e.g. 90 and 10        |
+| basic    | the primary, ``traffic: 100``                                     |
+| shadow   | the primary, ``traffic: 100``; the candidate, ``shadow: true``    |
+| canary   | the primary and the candidate, ``traffic`` e.g. 90 and 10         |
 
 Promotion (the candidate becomes the single predictor) and rollback (the candidate is
 dropped) replace the resource in place (``SeldonProgressiveModelDeployer.promote`` and

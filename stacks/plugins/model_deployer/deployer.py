@@ -8,9 +8,9 @@ SeldonDeployment with one or two predictors (see ``manifests``).
 Two ways to use it:
 
 - Through ``BaseModelDeployer.deploy_model`` with a ``SeldonRolloutConfig``, as every model
-  deployer is used (``steps/deployment/model_deployer.py`` serves one version per
+  deployer is used (``stacks/access.py`` serves one version per
   SeldonDeployment this way, and the prediction service splits the traffic).
-- ``apply_rollout``, ``promote`` and ``rollback``: one SeldonDeployment holds the champion
+- ``apply_rollout``, ``promote`` and ``rollback``: one SeldonDeployment holds the primary
   and the candidate, and Seldon's ingress splits or mirrors the traffic.
 
 These paths talk to a real cluster; the manifests they send are built and validated by pure
@@ -169,7 +169,7 @@ class SeldonProgressiveModelDeployer(SeldonModelDeployer):
             "PREDICTION_URL": service_instance.get_prediction_url(),
             "SELDON_DEPLOYMENT": rollout.deployment_name,
             "STRATEGY": rollout.strategy,
-            "CHAMPION": rollout.champion.version,
+            "PRIMARY": rollout.primary.version,
             "CANDIDATE": rollout.candidate.version if rollout.candidate else None,
         }
 
@@ -178,7 +178,7 @@ class SeldonProgressiveModelDeployer(SeldonModelDeployer):
         return self.apply_rollout(manifests.promoted(self._rollout(deployment_name)), timeout)
 
     def rollback(self, deployment_name: str, timeout: int = 300) -> SeldonRolloutService:
-        """Drop the candidate; the champion takes all the traffic again."""
+        """Drop the candidate; the primary takes all the traffic again."""
         return self.apply_rollout(manifests.rolled_back(self._rollout(deployment_name)),
                                   timeout)
 

@@ -4,15 +4,17 @@ Everything here is a pure function of its arguments, so every manifest the deplo
 send can be built and checked without a cluster. One SeldonDeployment serves one endpoint;
 its predictors are the model versions behind it:
 
-- ``basic``: one predictor, the champion, with all the traffic.
-- ``shadow``: the champion with all the traffic, and the candidate as a ``shadow: true``
+- ``basic``: one predictor, the primary, with all the traffic.
+- ``shadow``: the primary with all the traffic, and the candidate as a ``shadow: true``
   predictor. The ingress (Istio or Ambassador) mirrors every request to the shadow and
   drops its answers.
 - ``canary``: two predictors whose ``traffic`` weights split the requests, for example
   90/10 for a canary share of 0.1.
 
 Promotion and rollback are new rollouts of the same SeldonDeployment: the candidate, or the
-champion, becomes the single predictor. A predictor is named after the version it serves
+primary, becomes the single predictor. A served model's ``model_uri`` here is where Seldon's
+storage initializer downloads it (s3://, gs://, ...; the registry's download URI, not
+models:/). A predictor is named after the version it serves
 (``v7``), never after its role, so promoting a candidate leaves its pods as they are and
 only the routing changes.
 
@@ -29,7 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from churnops.deployment import Strategy
+from churnops.deployment import ServedModel, Strategy
 
 API_VERSION = "machinelearning.seldon.io/v1"
 KIND = "SeldonDeployment"
@@ -49,16 +51,6 @@ def _dns_label(value: str) -> str:
         raise ValueError(f"{value!r} is not a DNS-1123 label (lowercase letters, digits and "
                          "'-', at most 63 characters)")
     return value
-
-
-class ServedModel(BaseModel):
-    """One registry version and where Seldon's storage initializer downloads it from."""
-
-    model_config = ConfigDict(frozen=True)
-
-    version: str
-    model_uri: str = Field(description="The model's artifact folder: s3://, gs://, ... "
-                                       "(the registry's download URI, not models:/).")
 
 
 class ServerSettings(BaseModel):
@@ -85,7 +77,7 @@ class Rollout(BaseModel):
     deployment_name: str = Field(description="metadata.name of the SeldonDeployment.")
     model_name: str = Field(description="Graph name in every predictor; the V2 model name.")
     strategy: Strategy
-    champion: ServedModel
+    primary: ServedModel
     candidate: ServedModel | None = None
     canary_share: float = Field(0.0, ge=0, le=1)
 
@@ -98,8 +90,8 @@ class Rollout(BaseModel):
     def _candidate_matches_strategy(self) -> Rollout:
         if (self.strategy == "basic") != (self.candidate is None):
             raise ValueError("a candidate is required for shadow and canary, and only there")
-        if self.candidate is not None and self.candidate.version == self.champion.version:
-            raise ValueError(f"v{self.champion.version} cannot be its own candidate")
+        if self.candidate is not None and self.candidate.version == self.primary.version:
+            raise ValueError(f"v{self.primary.version} cannot be its own candidate")
         if self.strategy == "canary":
             canary_traffic(self.canary_share)  # raises unless the share is a usable weight
         elif self.canary_share:
@@ -113,7 +105,7 @@ def predictor_name(version: str) -> str:
 
 
 def canary_traffic(share: float) -> tuple[int, int]:
-    """Integer traffic weights ``(champion, candidate)`` for a canary ``share`` in (0, 1).
+    """Integer traffic weights ``(primary, candidate)`` for a canary ``share`` in (0, 1).
 
     Seldon's weights are whole percents that sum to 100, so the share is rounded to the
     nearest percent (half up); a share that rounds to 0 or 100 is not a canary.
@@ -130,15 +122,15 @@ def promoted(rollout: Rollout) -> Rollout:
     if rollout.candidate is None:
         raise ValueError(f"{rollout.deployment_name} has no candidate to promote")
     return Rollout(deployment_name=rollout.deployment_name, model_name=rollout.model_name,
-                   strategy="basic", champion=rollout.candidate)
+                   strategy="basic", primary=rollout.candidate)
 
 
 def rolled_back(rollout: Rollout) -> Rollout:
-    """The candidate is dropped; the champion takes all the traffic again."""
+    """The candidate is dropped; the primary takes all the traffic again."""
     if rollout.candidate is None:
         raise ValueError(f"{rollout.deployment_name} has no candidate to roll back")
     return Rollout(deployment_name=rollout.deployment_name, model_name=rollout.model_name,
-                   strategy="basic", champion=rollout.champion)
+                   strategy="basic", primary=rollout.primary)
 
 
 def with_canary_share(rollout: Rollout, share: float) -> Rollout:
@@ -152,7 +144,7 @@ def rollout_annotations(rollout: Rollout) -> dict[str, str]:
     """What the deployment serves, readable with ``kubectl describe`` (values are strings)."""
     annotations = {
         f"{ANNOTATION_PREFIX}strategy": rollout.strategy,
-        f"{ANNOTATION_PREFIX}champion": rollout.champion.version,
+        f"{ANNOTATION_PREFIX}primary": rollout.primary.version,
     }
     if rollout.candidate is not None:
         annotations[f"{ANNOTATION_PREFIX}candidate"] = rollout.candidate.version
@@ -187,15 +179,15 @@ def build_seldon_deployment(
 
 
 def _predictors(rollout: Rollout, server: ServerSettings) -> list[dict[str, Any]]:
-    champion, candidate = rollout.champion, rollout.candidate
+    primary, candidate = rollout.primary, rollout.candidate
     if rollout.strategy == "basic":
-        return [_predictor(champion, rollout.model_name, server, traffic=100)]
+        return [_predictor(primary, rollout.model_name, server, traffic=100)]
     assert candidate is not None  # the Rollout validator guarantees it
     if rollout.strategy == "shadow":
-        return [_predictor(champion, rollout.model_name, server, traffic=100),
+        return [_predictor(primary, rollout.model_name, server, traffic=100),
                 _predictor(candidate, rollout.model_name, server, shadow=True)]
-    champion_weight, candidate_weight = canary_traffic(rollout.canary_share)
-    return [_predictor(champion, rollout.model_name, server, traffic=champion_weight),
+    primary_weight, candidate_weight = canary_traffic(rollout.canary_share)
+    return [_predictor(primary, rollout.model_name, server, traffic=primary_weight),
             _predictor(candidate, rollout.model_name, server, traffic=candidate_weight)]
 
 

@@ -1,7 +1,8 @@
-"""Production traffic simulator: Telco customers replayed as days of requests.
+"""Production traffic: Telco customers replayed as days of requests, with late outcomes.
 
-Each simulated day draws ``requests_per_day`` customers from the cleaned Telco table, with
-a random generator seeded by ``(seed, day)``: a given seed gives the same days, in any order.
+Each simulated day (``churnops.settings.SimulationSettings``) draws ``requests_per_day``
+customers from the cleaned Telco table, with a random generator seeded by ``(seed, day)``: a
+given seed gives the same days, in any order.
 From ``onset_day`` on, a scenario changes the world:
 
 - ``none``: every day looks like the training data.
@@ -25,50 +26,18 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from churnops import schema
+from churnops.settings import SimulationSettings
 
-Scenario = Literal["none", "data_drift", "concept_drift", "mixed"]
-SCENARIOS: tuple[str, ...] = ("none", "data_drift", "concept_drift", "mixed")
-
-DEFAULT_DATA_DRIFT_STRENGTH = 1.0
-DEFAULT_CONCEPT_DRIFT_STRENGTH = 0.8
 PRICE_RISE_PER_STRENGTH = 0.10
 """Bills rise by this share per unit of data-drift strength."""
 LONG_TENURE_MONTHS = 24
 HIGH_BILL_USD = 70.0
-
-
-@dataclass(frozen=True)
-class SimulationConfig:
-    scenario: Scenario = "none"
-    requests_per_day: int = 300
-    onset_day: int = 4
-    """First day the scenario's drift applies (days are numbered from 1)."""
-    data_drift_strength: float = DEFAULT_DATA_DRIFT_STRENGTH
-    concept_drift_strength: float = DEFAULT_CONCEPT_DRIFT_STRENGTH
-    label_delay_days: int = 2
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.scenario not in SCENARIOS:
-            raise ValueError(f"scenario must be one of {SCENARIOS}, not {self.scenario!r}")
-        if self.requests_per_day < 1 or self.label_delay_days < 0 or self.onset_day < 1:
-            raise ValueError("requests_per_day and onset_day must be >= 1, the delay >= 0")
-        if not 0.0 <= self.concept_drift_strength <= 1.0 or self.data_drift_strength < 0:
-            raise ValueError("concept drift strength is a probability; data drift's is >= 0")
-
-    @property
-    def has_data_drift(self) -> bool:
-        return self.scenario in ("data_drift", "mixed")
-
-    @property
-    def has_concept_drift(self) -> bool:
-        return self.scenario in ("concept_drift", "mixed")
 
 
 @dataclass(frozen=True)
@@ -87,7 +56,7 @@ class DayTraffic:
 
 
 class TrafficSimulator:
-    def __init__(self, customers: pd.DataFrame, config: SimulationConfig) -> None:
+    def __init__(self, customers: pd.DataFrame, config: SimulationSettings) -> None:
         """``customers`` is the cleaned customer table (``churnops.data.clean``)."""
         self.config = config
         self._customers = customers.reset_index(drop=True)
@@ -218,7 +187,7 @@ class LogDriver:
         self.threshold = threshold
 
     def predict(self, traffic: DayTraffic) -> list[str]:
-        from serving.inference_log import PredictionRecord
+        from churnops.inference_log import PredictionRecord
 
         frame = traffic.requests
         probabilities = self.score(frame[list(schema.FEATURE_NAMES)])

@@ -1,15 +1,14 @@
-"""Model servers through the active stack's model deployer.
+"""The active stack, reached at run time: the one module steps and operations use for it.
 
-Everything here uses the ``BaseModelDeployer`` API, so it works with any deployer flavor.
-The one flavor-specific part is the service configuration: each flavor has its own config
-class. ``SERVER_CONFIGS`` maps a flavor to the function that builds it: the local stack's
-``mlflow`` deployer, and the ``seldon_progressive`` plugin (``stacks/plugins/model_deployer``)
-for Kubernetes.
+Nothing here looks a component up when it is imported. It is also the one place that knows
+model deployer flavors: each flavor has its own service configuration, and
+``SERVER_CONFIGS`` maps a flavor to the function that builds it (the local stack's
+``mlflow`` deployer, and the ``seldon_progressive`` plugin for Kubernetes).
 
-One server serves one registry version and is named after it (service name
-``zenml-churn-model-v<N>``, pipeline step name ``deploy_model_server.v<N>``), so a champion
-and a candidate always run on separate servers, and a promotion keeps the candidate's
-server running instead of starting another one.
+One model server serves one registry version and is named after it (service name
+``churn-model-v<N>``, pipeline step name ``deploy_model_server.v<N>``), so a primary and a
+candidate always run on separate servers, and promoting a candidate keeps its server
+running instead of starting another one.
 """
 
 from __future__ import annotations
@@ -19,6 +18,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from zenml.client import Client
@@ -26,11 +26,57 @@ from zenml.model_deployers import BaseModelDeployer
 from zenml.models.v2.misc.service import ServiceType
 from zenml.services import BaseService, ServiceConfig
 
-from churnops import REGISTERED_MODEL_NAME
-from churnops.deployment import RegistryVersion
-from steps.stack_components import active_component
+from churnops import REGISTERED_MODEL_NAME, features
+from churnops.deployment import ServedModel
+from stacks.plugins.data_validator.materializer import ValidationReportMaterializer
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+    from mlflow import MlflowClient
 
 logger = logging.getLogger(__name__)
+
+__all__ = ["ValidationReportMaterializer", "active_component", "active_feature_store",
+           "active_model_registry", "mlflow_client", "start_server", "stop_server",
+           "server_state"]
+
+
+def active_component(attribute: str) -> Any:
+    """``Client().active_stack.<attribute>``, or an error that says how to get one."""
+    component = getattr(Client().active_stack, attribute)
+    if component is None:
+        kind = attribute.replace("_", " ")
+        raise RuntimeError(
+            f"The active stack has no {kind}. Switch to the 'local' stack "
+            f"(`zenml stack set local`) or add a {kind} to this stack."
+        )
+    return component
+
+
+def active_model_registry() -> Any:
+    """The stack's model registry, with ``mlflow.*`` pointed at its backend.
+
+    The experiment tracker resets MLflow's global URI after each tracked step, so it is
+    set again on every use.
+    """
+    model_registry = active_component("model_registry")
+    model_registry.configure_mlflow()
+    return model_registry
+
+
+def mlflow_client() -> MlflowClient:
+    """An MLflow client of the stack's model registry (the registry of record)."""
+    return active_model_registry().mlflow_client
+
+
+def active_feature_store() -> FeatureStore:
+    """Open (once per process) the Feast repo that the active stack's feature store names."""
+    return features.open_store(active_component("feature_store").config.feast_repo)
+
+
+def active_model_deployer() -> BaseModelDeployer:
+    """The active stack's model deployer."""
+    return active_component("model_deployer")
 
 DEPLOYMENT_PIPELINE = "churn_deployment"
 SERVER_STEP = "deploy_model_server"
@@ -42,8 +88,8 @@ def server_name(version: str) -> str:
     return f"{REGISTERED_MODEL_NAME}-v{version}"
 
 
-def mlflow_server_config(version: RegistryVersion, timeout: int) -> tuple[ServiceConfig,
-                                                                         ServiceType]:
+def mlflow_server_config(version: ServedModel, timeout: int
+                         ) -> tuple[ServiceConfig, ServiceType]:
     """Adapter for the ``mlflow`` flavor: a local MLflow scoring server for one version.
 
     The server daemon runs ``uvicorn`` found on ``PATH``, so the interpreter's own ``bin``
@@ -71,8 +117,8 @@ def mlflow_server_config(version: RegistryVersion, timeout: int) -> tuple[Servic
     return config, MLFlowDeploymentService.SERVICE_TYPE
 
 
-def seldon_server_config(version: RegistryVersion, timeout: int) -> tuple[ServiceConfig,
-                                                                         ServiceType]:
+def seldon_server_config(version: ServedModel, timeout: int
+                         ) -> tuple[ServiceConfig, ServiceType]:
     """Adapter for the ``seldon_progressive`` flavor: a SeldonDeployment for one version.
 
     Each version gets its own single-predictor deployment (MLServer, V2 protocol), like
@@ -80,13 +126,13 @@ def seldon_server_config(version: RegistryVersion, timeout: int) -> tuple[Servic
     way on every stack. Seldon's storage initializer downloads the model from the
     registry's artifact location, so ``models:/`` URIs are resolved first.
     """
-    from stacks.plugins.model_deployer.manifests import Rollout, ServedModel
+    from stacks.plugins.model_deployer.manifests import Rollout
     from stacks.plugins.model_deployer.service import SeldonRolloutConfig, SeldonRolloutService
 
     name = server_name(version.version)
     rollout = Rollout(
         deployment_name=name, model_name=REGISTERED_MODEL_NAME, strategy="basic",
-        champion=ServedModel(version=version.version, model_uri=storage_uri(version)),
+        primary=version.model_copy(update={"model_uri": storage_uri(version)}),
     )
     config = SeldonRolloutConfig(
         name=name, model_name=REGISTERED_MODEL_NAME, rollout=rollout,
@@ -95,30 +141,23 @@ def seldon_server_config(version: RegistryVersion, timeout: int) -> tuple[Servic
     return config, SeldonRolloutService.SERVICE_TYPE
 
 
-def storage_uri(version: RegistryVersion) -> str:
+def storage_uri(version: ServedModel) -> str:
     """Where a version's model files are stored (``s3://...``), for servers that fetch them."""
     if not version.model_uri.startswith("models:/"):
         return version.model_uri
-    from steps.registry.model_registry import active_model_registry
-
-    client = active_model_registry().mlflow_client
+    client = mlflow_client()
     return client.get_model_version_download_uri(REGISTERED_MODEL_NAME, version.version)
 
 
-SERVER_CONFIGS: dict[str, Callable[[RegistryVersion, int], tuple[ServiceConfig, ServiceType]]] = {
+SERVER_CONFIGS: dict[str, Callable[[ServedModel, int], tuple[ServiceConfig, ServiceType]]] = {
     "mlflow": mlflow_server_config,
     "seldon_progressive": seldon_server_config,
 }
 """Model deployer flavor -> builder of its service configuration for one version."""
 
 
-def active_model_deployer() -> BaseModelDeployer:
-    """The active stack's model deployer."""
-    return active_component("model_deployer")
-
-
 def server_config(
-    deployer: BaseModelDeployer, version: RegistryVersion, timeout: int
+    deployer: BaseModelDeployer, version: ServedModel, timeout: int
 ) -> tuple[ServiceConfig, ServiceType]:
     """The deployer flavor's service configuration for ``version``."""
     build = SERVER_CONFIGS.get(deployer.flavor)
@@ -130,7 +169,7 @@ def server_config(
     return build(version, timeout)
 
 
-def start_server(version: RegistryVersion, timeout: int) -> BaseService:
+def start_server(version: ServedModel, timeout: int) -> BaseService:
     """A running server for ``version``: the one already running, or a new one.
 
     A stopped server of the version is deleted and started afresh. Raises if the server

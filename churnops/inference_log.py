@@ -1,0 +1,234 @@
+"""The inference log: every prediction the service made or attempted, and the feedback on it.
+
+Two tables, written with SQLAlchemy Core to SQLite (the default) or PostgreSQL:
+
+* ``predictions``: one row per scored request and model role. The answering model's row has
+  ``shadow = false``; a model that scored the same request only for comparison (the candidate
+  in shadow mode, the champion on canary requests) adds a row with ``shadow = true``. The key
+  is therefore ``(request_id, shadow)``. ``status`` is ``ok``, ``model_error`` (the model
+  server failed; no probability) or ``rejected`` (a shadow model's suite refused the row).
+* ``feedback``: observed outcomes, joined to predictions by ``request_id`` when the client
+  sent one, else to the customer's latest answered prediction (``labelled_predictions``).
+
+``InferenceLogReader`` is what monitoring, retraining and the loop read through; the
+service writes with ``serving.inference_log.InferenceLog``, which adds the inserts.
+
+Rows are committed before the response is sent. On SQLite the database runs in WAL mode with
+``synchronous=NORMAL``: a committed row survives a killed process (WAL frames are handed to
+the OS at commit), which is the guarantee the service makes. NORMAL skips the fsync per
+commit that FULL would add to every request, so a power loss or kernel crash may lose the
+last commits; for that, run the log on PostgreSQL (``CHURNOPS_INFERENCE_LOG_URL``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.engine import make_url
+
+from churnops import schema
+
+PREDICTION = "prediction"
+"""The column holding p(churn) in reference and production frames."""
+LABEL = "churned"
+"""The column holding the observed outcome (0/1) in labelled frames."""
+
+metadata = MetaData()
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("request_id", String(64), primary_key=True),
+    Column("shadow", Boolean, primary_key=True, default=False),
+    Column("ts", DateTime(timezone=True), nullable=False, index=True),
+    Column("customer_id", String(64), index=True),
+    Column("features", JSON),
+    Column("model_version", String(32), nullable=False),
+    Column("variant", String(16), nullable=False),
+    Column("probability", Float),
+    Column("decision", Boolean),
+    Column("latency_ms", Float, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("error", Text),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("customer_id", String(64), nullable=False, index=True),
+    Column("request_id", String(64), index=True),
+    Column("churned", Boolean, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One row of ``predictions``."""
+
+    request_id: str
+    customer_id: str | None
+    features: dict[str, Any] | None
+    model_version: str
+    variant: str
+    probability: float | None
+    decision: bool | None
+    latency_ms: float
+    status: str
+    error: str | None = None
+    shadow: bool = False
+
+
+class InferenceLogReader:
+    """The log's tables behind one connection pool; safe to use from many threads.
+
+    Opening it creates the tables that are missing, so a log nobody wrote yet reads empty.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.engine = _engine(url)
+        metadata.create_all(self.engine)
+
+    def answered_customer(self, request_id: str) -> tuple[bool, str | None]:
+        """(whether the request was answered, the customer it was for)."""
+        query = select(predictions.c.customer_id).where(
+            predictions.c.request_id == request_id, predictions.c.shadow.is_(False)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return (bool(rows), rows[0].customer_id if rows else None)
+
+    def labelled_predictions(self) -> list[dict[str, Any]]:
+        """Feedback joined to the answered prediction it is about, oldest first."""
+        p, f, earlier = predictions, feedback, predictions.alias("earlier")
+        latest = (
+            select(func.max(earlier.c.ts))
+            .where(earlier.c.customer_id == f.c.customer_id, earlier.c.shadow.is_(False),
+                   earlier.c.status == "ok", earlier.c.ts <= f.c.ts)
+            .correlate(f)
+            .scalar_subquery()
+        )
+        on = and_(
+            p.c.shadow.is_(False),
+            or_(
+                and_(f.c.request_id.is_not(None), p.c.request_id == f.c.request_id),
+                and_(f.c.request_id.is_(None), p.c.customer_id == f.c.customer_id,
+                     p.c.ts == latest),
+            ),
+        )
+        query = (
+            select(f.c.id.label("feedback_id"), f.c.customer_id, f.c.churned, p.c.request_id,
+                   p.c.model_version, p.c.variant, p.c.probability, p.c.decision)
+            .select_from(f.join(p, on))
+            .order_by(f.c.id)
+        )
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def answered_between(self, start: datetime, end: datetime,
+                         model_version: str | None = None) -> list[dict[str, Any]]:
+        """Answered predictions (``ok``, not shadow) made in ``[start, end)``, oldest first."""
+        p = predictions
+        query = (
+            select(p.c.request_id, p.c.ts, p.c.customer_id, p.c.features, p.c.model_version,
+                   p.c.variant, p.c.probability)
+            .where(p.c.shadow.is_(False), p.c.status == "ok", p.c.ts >= start, p.c.ts < end)
+            .order_by(p.c.ts)
+        )
+        if model_version is not None:
+            query = query.where(p.c.model_version == model_version)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def outcomes_between(self, start: datetime, end: datetime,
+                         model_version: str | None = None,
+                         predicted_since: datetime | None = None) -> list[dict[str, Any]]:
+        """Outcomes received in ``[start, end)`` with the answered prediction they are about
+        (made at or after ``predicted_since``, if given).
+
+        Only outcomes sent with their ``request_id`` are joined here: an outcome matched by
+        customer alone could belong to another request of the same customer.
+        """
+        p, f = predictions, feedback
+        query = (
+            select(f.c.ts.label("feedback_ts"), f.c.churned, p.c.request_id, p.c.ts,
+                   p.c.customer_id, p.c.features, p.c.model_version, p.c.probability)
+            .select_from(f.join(p, and_(p.c.request_id == f.c.request_id,
+                                        p.c.shadow.is_(False))))
+            .where(p.c.status == "ok", f.c.ts >= start, f.c.ts < end)
+            .order_by(f.c.id)
+        )
+        if model_version is not None:
+            query = query.where(p.c.model_version == model_version)
+        if predicted_since is not None:
+            query = query.where(p.c.ts >= predicted_since)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
+    def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> InferenceLogReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def log_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Log rows as a frame: the features (typed as in training), p(churn) as ``prediction``,
+    the outcome as 0/1 in ``churned`` (on outcome rows), and the rest of the row."""
+    if not rows:
+        return pd.DataFrame(columns=[*schema.FEATURE_NAMES, PREDICTION, LABEL])
+    features = pd.DataFrame([row["features"] for row in rows])[list(schema.FEATURE_NAMES)]
+    rest = pd.DataFrame([{k: v for k, v in row.items() if k != "features"} for row in rows])
+    frame = pd.concat([schema.cast_features(features), rest.rename(
+        columns={"probability": PREDICTION})], axis=1)
+    if LABEL in frame:
+        frame[LABEL] = frame[LABEL].astype(int)
+    return frame
+
+
+def _engine(url: str) -> Engine:
+    if make_url(url).get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=32)
+    # Writers queue on SQLite's lock: give them time instead of failing with "locked".
+    engine = create_engine(url, pool_size=8, max_overflow=32, connect_args={"timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return engine

@@ -1,0 +1,1 @@
+"""Simulated production: days of requests and late outcomes, with drift scenarios."""

@@ -1,373 +1,317 @@
-"""churnops command line: run the pipelines and manage the champion model.
+"""churnops command line: the model's life cycle, one command per step of it.
 
-    python run.py --pipeline training          # validate, features, train, register, gate
-    python run.py --pipeline feature           # validate and publish features to Feast
-    python run.py --pipeline inference         # score every customer with the champion
-    python run.py --pipeline monitoring        # drift and live performance -> a decision
-    python run.py --pipeline all               # feature, training, inference, deployment
-    python run.py --pipeline continuous --days 30 --scenario concept_drift [--seed S]
-    python run.py --pipeline all --compile-kfp build/kfp   # KFP v2 IR for the kubeflow stack
-    python run.py --pipeline deployment [--strategy basic|shadow|canary] [--canary-share F]
-    python run.py --pipeline deployment --status | --promote-canary | --rollback-canary
-    python run.py --serve [--host 127.0.0.1] [--port 8080]
-    python run.py --history | --promote N | --rollback
+    python run.py pipeline training              # validate, features, train, register, gate
+    python run.py pipeline all                   # feature, training, inference, deployment
+    python run.py pipeline deployment --strategy canary --canary-share 0.2
+    python run.py model history | promote N | rollback
+    python run.py deploy status | promote | rollback
+    python run.py serve [--port 8080]
+    python run.py loop --days 20 --scenario concept_drift
+    python run.py compile-kfp all build/kfp
+    python run.py down                           # stop the servers this checkout started
+
+``python run.py --pipeline training`` (and the other flags of earlier releases) still work.
+Heavy libraries are imported by the commands that need them, so help and the read-only
+commands start at once.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
-import time
-import warnings
+import traceback
 from pathlib import Path
 
 import click
 
-from churnops import paths
+PIPELINE_NAMES = ("feature", "training", "inference", "deployment", "monitoring", "retraining")
+SCENARIOS = ("none", "data_drift", "concept_drift", "mixed")
+CONFIG = click.Path(exists=True, dir_okay=False, path_type=Path)
 
-PIPELINES = {  # name -> (module, pipeline function), imported only when run
-    "feature": ("pipelines.feature", "feature_pipeline"),
-    "training": ("pipelines.training", "training_pipeline"),
-    "inference": ("pipelines.inference", "inference_pipeline"),
-    "deployment": ("pipelines.deployment", "deployment_pipeline"),
-    "monitoring": ("pipelines.monitoring", "monitoring_pipeline"),
-    "retraining": ("pipelines.retraining", "retraining_pipeline"),
-}
-ORDER_OF_ALL = ("feature", "training", "inference", "deployment")
-MLFLOW_UI = "http://127.0.0.1:5000"
-LOCAL_DASHBOARD = "http://127.0.0.1:8237"
 
-def _setup() -> None:
-    """Quiet third-party chatter and make ZenML resolve sources from the project root."""
-    os.environ.setdefault("CHURNOPS_HOME", str(paths.state_dir()))
-    os.environ.setdefault("ZENML_AUTO_OPEN_DASHBOARD", "false")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    for noisy in ("great_expectations", "feast", "alembic", "mlflow.store"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+class LifeCycleGroup(click.Group):
+    """Lists commands in the order they were declared: the life cycle's order."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(cls=LifeCycleGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and library logs.")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
+    """churnops: a churn model's life cycle as ZenML pipelines on swappable stacks."""
+    ctx.obj = {"verbose": verbose}
+    _configure_logging(verbose)
+
+
+@cli.command("pipeline")
+@click.argument("name", type=click.Choice([*PIPELINE_NAMES, "all"]))
+@click.option("--config", type=CONFIG, help="Run config YAML (default: configs/<name>.yaml).")
+@click.option("--no-cache", is_flag=True, help="Run every step even if a cached result exists.")
+@click.option("--strategy", type=click.Choice(["basic", "shadow", "canary"]),
+              help="deployment: how the candidate goes live (default from its config).")
+@click.option("--canary-share", type=click.FloatRange(0, 1),
+              help="deployment: share of traffic the canary answers.")
+@click.option("--model-version", metavar="N",
+              help="deployment: the version to serve (basic) or to try (shadow/canary).")
+def pipeline_command(name: str, config: Path | None, no_cache: bool, strategy: str | None,
+                     canary_share: float | None, model_version: str | None) -> None:
+    """Run one pipeline on the active stack ('all': feature, training, inference,
+    deployment)."""
+    from ops import pipelines
+
+    overrides = {k: v for k, v in {"strategy": strategy, "canary_share": canary_share,
+                                   "model_version": model_version}.items() if v is not None}
+    if overrides and name != "deployment":
+        raise click.UsageError("--strategy, --canary-share and --model-version apply to "
+                               "the deployment pipeline only.")
+    if config and name == "all":
+        raise click.UsageError("--config applies to one pipeline; 'all' uses configs/<name>.yaml.")
+    client = pipelines.start_zenml()
+    for each in pipelines.ORDER_OF_ALL if name == "all" else (name,):
+        pipelines.run_and_report(client, each, config, overrides, no_cache, echo=click.echo)
+
+
+@cli.group("model", cls=LifeCycleGroup)
+def model_group() -> None:
+    """The registry's champion alias: history, promote, rollback."""
+
+
+@model_group.command("history")
+def model_history() -> None:
+    """Print the promotion history of churn-model."""
+    from ops import model
+
+    click.echo(model.history())
+
+
+@model_group.command("promote")
+@click.argument("version")
+def model_promote(version: str) -> None:
+    """Give @champion to VERSION by hand (skips the gate; recorded)."""
+    from ops import model
+
+    event = model.promote(version)
+    click.echo(f"churn-model v{event.version} is now @champion (was "
+               f"v{event.previous_champion}). Serve it: python run.py pipeline deployment")
+
+
+@model_group.command("rollback")
+def model_rollback() -> None:
+    """Give @champion back to the previous champion (recorded)."""
+    from ops import model
+
+    event = model.rollback()
+    click.echo(f"Rolled back: churn-model v{event.version} is @champion again "
+               f"(was v{event.previous_champion}).")
+
+
+@cli.group("deploy", cls=LifeCycleGroup)
+def deploy_group() -> None:
+    """The live deployment: status, and the fate of a shadow or canary candidate."""
+
+
+@deploy_group.command("status")
+def deploy_status() -> None:
+    """What is live: versions, slots, traffic shares, endpoints, server health."""
+    from ops.deployment import status
+
+    click.echo(status())
+
+
+@deploy_group.command("promote")
+def deploy_promote() -> None:
+    """The live candidate becomes @champion and answers all traffic."""
+    from ops import deployment, pipelines
+
+    pipelines.start_zenml()
+    live = _user_errors(deployment.promote_candidate, deployment.NoCandidateError,
+                        "python run.py deploy status")
+    click.echo(f"churn-model v{live.primary.version} now answers all traffic.")
+
+
+@deploy_group.command("rollback")
+def deploy_rollback() -> None:
+    """Stop the live candidate; the primary answers all traffic."""
+    from ops import deployment, pipelines
+
+    pipelines.start_zenml()
+    live = _user_errors(deployment.rollback_candidate, deployment.NoCandidateError,
+                        "python run.py deploy status")
+    click.echo(f"churn-model v{live.primary.version} answers all traffic again.")
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535))
+def serve(host: str, port: int) -> None:
+    """Run the prediction service in the foreground until SIGTERM (see serving/)."""
+    from ops.errors import UserError
+    from ops.processes import pid_file, port_in_use
+
+    if port_in_use(host, port):
+        raise UserError(f"{host}:{port} is already in use.",
+                        hint=f"python run.py serve --port {port + 1}, or python run.py down")
+    from serving.server import serve as serve_forever
+
+    with pid_file(f"serve-{port}"):
+        serve_forever(host, port)
+
+
+@cli.command("loop")
+@click.option("--days", default=30, show_default=True, type=click.IntRange(1))
+@click.option("--scenario", default="none", show_default=True, type=click.Choice(SCENARIOS),
+              help="What changes in production from the onset day.")
+@click.option("--seed", default=0, show_default=True, help="Simulator seed.")
+@click.option("--timeline-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Timeline CSV (a PNG plot is written beside it).")
+@click.option("--config", type=CONFIG, help="Loop config (default: configs/continuous.yaml).")
+def loop(days: int, scenario: str, seed: int, timeline_out: Path | None,
+         config: Path | None) -> None:
+    """The closed loop over simulated days of production traffic."""
+    os.environ.setdefault("ZENML_LOGGING_VERBOSITY", "WARN")  # the loop prints a timeline
+    from ops import loop as closed_loop
+    from ops import pipelines
+
+    closed_loop.simulate(pipelines.start_zenml(), days, scenario, seed, timeline_out, config,
+                         echo=click.echo)
+
+
+@cli.command("compile-kfp")
+@click.argument("name", type=click.Choice([*PIPELINE_NAMES, "all"]))
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--config", type=CONFIG, help="Run config YAML (default: configs/<name>.yaml).")
+def compile_kfp(name: str, out_dir: Path, config: Path | None) -> None:
+    """Write the KFP v2 IR the kubeflow stack would submit; runs nothing."""
+    from ops import pipelines
+
+    pipelines.start_zenml()
+    for each in PIPELINE_NAMES if name == "all" else (name,):
+        click.echo(f"{each}: {pipelines.compile_kfp(each, config, out_dir)}")
+
+
+@cli.command("down")
+def down() -> None:
+    """Stop every model server and service this checkout started."""
+    from ops import pipelines, processes
+    from stacks.access import stop_all_servers
+
+    services = processes.stop_recorded_services()
+    pipelines.start_zenml()
+    servers = stop_all_servers()
+    click.echo(f"Stopped {len(services)} service(s) and {len(servers)} model server(s).")
+
+
+# Errors, logging and the flags of earlier releases ----------------------------------------------
+
+
+def _user_errors(action, kinds, hint):  # noqa: ANN001, ANN202
+    from ops.errors import UserError
+
+    try:
+        return action()
+    except kinds as error:
+        raise UserError(str(error), hint=hint) from error
+
+
+def _configure_logging(verbose: bool) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
-    stacks_logger = logging.getLogger("stacks")  # stack registration happens before ZenML logs
-    stacks_logger.setLevel(logging.INFO)
-    stacks_logger.addHandler(handler)
-    stacks_logger.propagate = False
-    from zenml.utils import source_utils
-
-    source_utils.set_custom_source_root(str(paths.PROJECT_ROOT))
+    for name in ("ops", "stacks"):  # ZenML logs the pipelines' own lines
+        project_logger = logging.getLogger(name)
+        project_logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+        project_logger.addHandler(handler)
+        project_logger.propagate = False
 
 
-def _client():
-    from zenml.client import Client
-
-    from stacks.local import ensure_local_stack
-
-    client = Client()
-    stack = ensure_local_stack(client)
-    click.echo(f"Active stack: {stack}")
-    return client
+LEGACY_FLAGS = {  # flag of earlier releases -> the command it maps to
+    "--history": ["model", "history"], "--rollback": ["model", "rollback"],
+    "--status": ["deploy", "status"], "--promote-canary": ["deploy", "promote"],
+    "--rollback-canary": ["deploy", "rollback"],
+}
 
 
-def _mlflow_client(client):
-    registry = client.active_stack.model_registry
-    if registry is None:
-        raise click.ClickException("The active stack has no model registry.")
-    return registry.mlflow_client
+def translate_legacy(argv: list[str]) -> list[str] | None:
+    """The command for a command line of earlier releases (``--pipeline training``), or None.
+
+    ``--pipeline NAME`` with its options maps to ``pipeline NAME``, ``--compile-kfp DIR`` to
+    ``compile-kfp``, ``--pipeline continuous`` to ``loop``, and the other flags to the
+    commands in ``LEGACY_FLAGS``, ``--promote N`` and ``--serve``.
+    """
+    if not argv or not argv[0].startswith("--") or argv[0] in ("--help", "--verbose"):
+        return None
+    args, flags = list(argv), {}
+    for flag in ("--pipeline", "--config", "--compile-kfp", "--promote", "--host", "--port",
+                 "--strategy", "--canary-share", "--model-version", "--days", "--scenario",
+                 "--seed", "--timeline-out"):
+        if flag in args:
+            at = args.index(flag)
+            flags[flag] = args[at + 1] if at + 1 < len(args) else ""
+            del args[at:at + 2]
+    for flag, command in LEGACY_FLAGS.items():
+        if flag in args:
+            return command
+    if "--promote" in flags:
+        return ["model", "promote", flags["--promote"]]
+    if "--serve" in args:
+        return ["serve", *_pass(flags, "--host", "--port")]
+    name = flags.get("--pipeline")
+    if name == "continuous":
+        return ["loop", *_pass(flags, "--days", "--scenario", "--seed", "--timeline-out",
+                               "--config")]
+    if name and "--compile-kfp" in flags:
+        return ["compile-kfp", name, flags["--compile-kfp"], *_pass(flags, "--config")]
+    if name:
+        return ["pipeline", name, *_pass(flags, "--config", "--strategy", "--canary-share",
+                                         "--model-version"), *args]
+    return None
 
 
-def _pipeline(name: str):
-    module, function = PIPELINES[name]
-    return getattr(importlib.import_module(module), function)
+def _pass(flags: dict[str, str], *names: str) -> list[str]:
+    return [part for name in names if name in flags for part in (name, flags[name])]
 
 
-def _options(name: str, config: Path | None, deployment: dict) -> dict:
-    """Run options: the config file, with the deployment flags merged into it."""
-    config_path = config or paths.CONFIG_DIR / f"{name}.yaml"
-    click.echo(f"Running the {name} pipeline with {config_path} ...")
-    if name != "deployment":
-        return {"config_path": str(config_path)}
-    from pipelines.deployment import build_run_config
-
-    return build_run_config(config_path=config_path, **deployment)
-
-
-def _run(client, name: str, config: Path | None, no_cache: bool, deployment: dict) -> None:
-    from churnops import tracking
-
-    pipeline = _pipeline(name)
-    tracker = client.active_stack.experiment_tracker
-    if tracker is not None:
-        tracking.ensure_experiment(tracker.get_tracking_uri(), pipeline.name)
-    started = time.monotonic()
-    options = _options(name, config, deployment)
-    from stacks.kubeflow import settings as kubeflow_settings
-
-    options = kubeflow_settings.for_active_stack(pipeline, options)  # image, resources
-    if no_cache:
-        options["enable_cache"] = False
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; expected failures print one line and what to do next, not a traceback."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = "-v" in argv or "--verbose" in argv
+    rest = [a for a in argv if a not in ("-v", "--verbose")]
+    translated = translate_legacy(rest)
+    if translated is not None:
+        if rest[:1] != ["--pipeline"] or translated[0] != "pipeline":
+            click.echo(f"note: `run.py {' '.join(rest)}` is now "
+                       f"`run.py {' '.join(translated)}`", err=True)
+        rest = translated
     try:
-        run = pipeline.with_options(**options)()
-    except RuntimeError as error:
-        _explain_failure(client, pipeline.name, error)
-        raise SystemExit(1) from error
-    click.echo(f"\n{name} pipeline finished in {time.monotonic() - started:.0f} s.")
-    _where_to_look(client, run)
+        cli.main(args=(["-v"] if verbose else []) + rest, prog_name="run.py",
+                 standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        return 130
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except Exception as error:  # noqa: BLE001 - the one place errors become messages
+        return _report(error, verbose)
+    return 0
 
 
-def _explain_failure(client, pipeline_name: str, error: Exception) -> None:
-    """Show the validation report when bad data stopped the run, else the error itself."""
-    run = client.get_pipeline(pipeline_name).runs[0]
-    step = run.steps.get("validate_raw_data")
-    report = step.outputs["raw_data_validation"][0].load() if step and step.outputs else None
-    if report is not None and not report.success:
-        click.echo("\n" + report.to_text(), err=True)
-        click.echo(
-            f"\nThe data failed validation, so nothing was trained or registered.\n"
-            f"HTML report: {paths.reports_dir() / 'raw_data_validation.html'}\n"
-            "Fix the data (or, if the data is right and the rule is wrong, the schema in "
-            "churnops/schema.py) and run again.", err=True)
+def _report(error: Exception, verbose: bool) -> int:
+    from ops.errors import UserError
+
+    if verbose:
+        traceback.print_exception(error)
+    if isinstance(error, UserError):
+        click.echo(f"error: {error}", err=True)
+        if error.hint:
+            click.echo(f"next:  {error.hint}", err=True)
     else:
-        click.echo(f"\nThe {pipeline_name} run {run.name} failed: {error}\n"
-                   "The step logs above say why; the dashboard shows them too.", err=True)
-
-
-def _where_to_look(client, run) -> None:
-    """Print the dashboard URL, the MLflow run, the registered version and report paths."""
-    from zenml.utils.dashboard_utils import get_run_url
-
-    run = client.get_pipeline_run(run.id)
-    url = get_run_url(run)
-    click.echo("\nWhere to look:")
-    if url:
-        click.echo(f"  ZenML run:       {url}")
-    else:
-        click.echo(f"  ZenML run:       {run.name} (id {run.id})")
-        click.echo(f"                   start the dashboard with `zenml login --local`, then "
-                   f"{LOCAL_DASHBOARD}/projects/{run.project.name}/runs/{run.id}")
-    steps = run.steps
-    if "log_model" in steps:
-        mlflow_run_id = steps["log_model"].outputs["mlflow_run_id"][0].load()
-        experiment_id = _mlflow_client(client).get_run(mlflow_run_id).info.experiment_id
-        from churnops.tracking import run_url
-
-        click.echo(f"  MLflow run:      {run_url(experiment_id, mlflow_run_id, MLFLOW_UI)}")
-        click.echo(f"                   (start the UI with `mlflow ui --backend-store-uri "
-                   f"{client.active_stack.experiment_tracker.get_tracking_uri()}`)")
-    if "promotion_gate" in steps:
-        decision = steps["promotion_gate"].outputs["promotion_decision"][0].load()
-        verdict = ("promoted to @champion" if decision["promoted"]
-                   else "approved: promote it after its canary" if decision.get("approved")
-                   else "registered, not promoted")
-        click.echo(f"  Model version:   churn-model v{decision['model_version']} ({verdict}); "
-                   f"champion is v{decision['champion_after']}")
-        click.echo("                   " + "; ".join(decision["reasons"]))
-    if "score_customers" in steps:
-        predictions = steps["score_customers"].outputs["batch_predictions"][0]
-        click.echo(f"  Predictions:     {predictions.run_metadata['path']} "
-                   f"({predictions.run_metadata['rows']} customers, artifact "
-                   f"'batch_predictions' v{predictions.version})")
-    if "publish_live_deployment" in steps:
-        from steps.deployment.commands import status
-
-        click.echo("  Live deployment:\n" + _indent(status(), 19))
-        click.echo("                   serve it with `python run.py --serve`")
-    if "decide_on_action" in steps:
-        decision = steps["decide_on_action"].outputs["monitoring_decision"][0].load()
-        click.echo(f"  Decision:        {decision['recommended_action']} (drift detected: "
-                   f"{decision['drift_detected']}, performance degraded: "
-                   f"{decision['performance_degraded']})")
-        for reason in decision["reasons"]:
-            click.echo(f"                   - {reason}")
-        click.echo(f"  Drift report:    {paths.reports_dir() / 'drift_report.html'} (and the "
-                   "'drift_report' artifact in the dashboard)")
-    click.echo(f"  Reports:         {paths.reports_dir()}")
-
-
-def _indent(text: str, width: int) -> str:
-    return "\n".join(" " * width + line for line in text.splitlines())
-
-
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--pipeline", "pipeline_name",
-              type=click.Choice([*PIPELINES, "all", "continuous"]),
-              help="Pipeline to run; 'all' runs feature, training, inference and deployment; "
-              "'continuous' runs the closed loop over simulated days.")
-@click.option("--config", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Run config YAML (default: configs/<pipeline>.yaml).")
-@click.option("--no-cache", is_flag=True, help="Run every step even if a cached result exists.")
-@click.option("--promote", "promote_version", metavar="VERSION",
-              help="Give the champion alias to this version (skips the gate; recorded).")
-@click.option("--rollback", is_flag=True, help="Give the alias back to the previous champion.")
-@click.option("--history", "show_history", is_flag=True, help="Print the promotion history.")
-@click.option("--strategy", type=click.Choice(["basic", "shadow", "canary"]),
-              help="Deployment strategy (default from configs/deployment.yaml).")
-@click.option("--canary-share", type=click.FloatRange(0, 1),
-              help="Share of traffic the canary answers.")
-@click.option("--model-version", metavar="N",
-              help="Version to deploy (basic) or to try as the candidate (shadow/canary).")
-@click.option("--status", "show_status", is_flag=True,
-              help="Show what is live: versions, strategy, traffic shares, endpoints.")
-@click.option("--promote-canary", is_flag=True,
-              help="Make the live shadow/canary candidate the champion.")
-@click.option("--rollback-canary", is_flag=True,
-              help="Stop the live shadow/canary candidate; the champion serves alone.")
-@click.option("--serve", is_flag=True, help="Run the prediction service in the foreground.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address for --serve.")
-@click.option("--port", default=8080, show_default=True, help="Port for --serve.")
-@click.option("--compile-kfp", type=click.Path(file_okay=False, path_type=Path),
-              metavar="OUT_DIR", help="Write the KFP v2 IR YAML that the kubeflow stack would "
-              "submit for --pipeline (all: every pipeline) to OUT_DIR; runs nothing.")
-@click.option("--days", default=30, show_default=True, type=click.IntRange(1),
-              help="continuous: simulated days.")
-@click.option("--scenario", default="none", show_default=True,
-              type=click.Choice(["none", "data_drift", "concept_drift", "mixed"]),
-              help="continuous: what changes in production from the onset day.")
-@click.option("--seed", default=0, show_default=True, help="continuous: simulator seed.")
-@click.option("--timeline-out", type=click.Path(dir_okay=False, path_type=Path),
-              help="continuous: timeline CSV (a PNG plot is written beside it).")
-def main(pipeline_name: str | None, config: Path | None, no_cache: bool,
-         promote_version: str | None, rollback: bool, show_history: bool,
-         strategy: str | None, canary_share: float | None, model_version: str | None,
-         show_status: bool, promote_canary: bool, rollback_canary: bool,
-         serve: bool, host: str, port: int, compile_kfp: Path | None, days: int,
-         scenario: str, seed: int, timeline_out: Path | None) -> None:
-    """Run churnops pipelines on the active ZenML stack (the local stack by default)."""
-    if not (pipeline_name or promote_version or rollback or show_history or show_status
-            or promote_canary or rollback_canary or serve):
-        raise click.UsageError("Nothing to do: see --help.")
-    if config and pipeline_name == "all":
-        raise click.UsageError(
-            "--config applies to one pipeline; 'all' uses configs/<name>.yaml.")
-    if serve:
-        _serve(host, port)
-        return
-    if pipeline_name == "continuous":  # the loop prints a timeline; keep ZenML's logs short
-        os.environ.setdefault("ZENML_LOGGING_VERBOSITY", "WARN")
-    _setup()
-    if compile_kfp:
-        _compile_kfp(pipeline_name, config, compile_kfp)
-        return
-    client = _client()
-    from churnops import registry
-
-    if promote_version:
-        event = registry.promote(_mlflow_client(client), promote_version)
-        click.echo(f"churn-model v{event.version} is now @champion "
-                   f"(was v{event.previous_champion}).")
-    if rollback:
-        try:
-            event = registry.rollback(_mlflow_client(client))
-        except RuntimeError as error:
-            raise click.ClickException(str(error)) from error
-        click.echo(f"Rolled back: churn-model v{event.version} is @champion again "
-                   f"(was v{event.previous_champion}).")
-    if show_history:
-        mlflow_client = _mlflow_client(client)
-        registry.ensure_registered_model(mlflow_client)
-        click.echo(registry.format_history(registry.history(mlflow_client)))
-    if promote_canary or rollback_canary:
-        from steps.deployment import commands
-
-        try:
-            live = commands.promote_canary() if promote_canary else commands.rollback_canary()
-        except RuntimeError as error:
-            raise click.ClickException(str(error)) from error
-        click.echo(f"churn-model v{live.champion.version} now serves all traffic.")
-    deployment = {"strategy": strategy, "canary_share": canary_share,
-                  "model_version": model_version}
-    if pipeline_name == "continuous":
-        _continuous(client, days, scenario, seed, timeline_out, config)
-    elif pipeline_name and not (show_status and pipeline_name == "deployment"):
-        for name in ORDER_OF_ALL if pipeline_name == "all" else (pipeline_name,):
-            _run(client, name, config, no_cache, deployment)
-    if show_status:
-        from steps.deployment.commands import status
-
-        click.echo(status())
-
-
-def _compile_kfp(pipeline_name: str | None, config: Path | None, out_dir: Path) -> None:
-    """KFP v2 IR for the kubeflow stack (see stacks/kubeflow/README.md); submits nothing."""
-    if pipeline_name not in (*PIPELINES, "all"):
-        raise click.UsageError(f"--compile-kfp needs --pipeline {'|'.join([*PIPELINES, 'all'])}.")
-    from stacks.kubeflow.compile import compile_pipeline
-
-    for name in PIPELINES if pipeline_name == "all" else (pipeline_name,):
-        config_path = config or paths.CONFIG_DIR / f"{name}.yaml"
-        click.echo(f"{name}: {compile_pipeline(_pipeline(name), config_path, out_dir)}")
-
-
-def _continuous(client, days: int, scenario: str, seed: int, timeline_out: Path | None,
-                config_path: Path | None = None) -> None:
-    """The closed loop (churnops/continuous.py), each stage a pipeline run on this stack."""
-    from data.simulator import SimulationConfig
-
-    from churnops import continuous, registry
-    from churnops.deployment import read_live
-    from pipelines.deployment import build_run_config
-    from steps.deployment import commands
-
-    if registry.champion_version(_mlflow_client(client)) is None:
-        raise click.ClickException("No champion yet: run `python run.py --pipeline training`.")
-    if read_live() is None:
-        _run(client, "deployment", None, False, {})
-    simulation, settings = continuous.load_config(config_path or continuous.CONFIG)
-    config = SimulationConfig(scenario=scenario, seed=seed, **simulation)
-
-    def deploy_canary(version: str, share: float, bounds) -> None:
-        options = build_run_config("canary", share, version)
-        options["parameters"]["bounds"] = bounds.model_dump()
-        _run_pipeline(client, "deployment", options)
-
-    stages = continuous.Stages(
-        monitor=lambda params: _output(_run_pipeline(client, "monitoring", _with(
-            "monitoring", params)), "decide_on_action", "monitoring_decision"),
-        retrain=lambda params: _output(_run_pipeline(client, "retraining", _with(
-            "retraining", params)), "promotion_gate", "promotion_decision"),
-        deploy_canary=deploy_canary,
-        promote_canary=commands.promote_canary,
-    )
-    click.echo(f"Closed loop: {days} days, scenario {scenario}, seed {seed}, "
-               f"{config.requests_per_day} requests a day, drift from day {config.onset_day}, "
-               f"outcomes after {config.label_delay_days} days. (* = drifting)")
-    rows = continuous.run(days, config, settings, stages, echo=click.echo)
-    csv_path = timeline_out or paths.reports_dir() / f"continuous-{scenario}-seed{seed}.csv"
-    png = continuous.write_timeline(rows, csv_path, f"{scenario}, seed {seed}")
-    click.echo(f"\nTimeline: {csv_path}\nPlot:     {png}")
-    click.echo("Live deployment:\n" + _indent(commands.status(), 2))
-
-
-def _with(name: str, parameters: dict) -> dict:
-    """The pipeline's config file with ``parameters`` merged into its own (one level deep)."""
-    import yaml
-
-    config = yaml.safe_load((paths.CONFIG_DIR / f"{name}.yaml").read_text()) or {}
-    merged = dict(config.get("parameters") or {})
-    for key, value in parameters.items():
-        merged[key] = {**merged[key], **value} if isinstance(value, dict) and isinstance(
-            merged.get(key), dict) else value
-    return {**config, "parameters": merged}
-
-
-def _run_pipeline(client, name: str, options: dict):
-    """One quiet run (the loop prints its own timeline); raises on failure."""
-    from stacks.kubeflow import settings as kubeflow_settings
-
-    pipeline = _pipeline(name)
-    run = pipeline.with_options(**kubeflow_settings.for_active_stack(pipeline, options))()
-    return client.get_pipeline_run(run.id)
-
-
-def _output(run, step: str, artifact: str):
-    return run.steps[step].outputs[artifact][0].load()
-
-
-def _serve(host: str, port: int) -> None:
-    """The prediction service, configured from the environment (see serving/settings.py)."""
-    os.environ.setdefault("CHURNOPS_HOME", str(paths.state_dir()))
-    from serving.server import serve
-
-    serve(host, port)
+        click.echo(f"error: {type(error).__name__}: {error}", err=True)
+        if not verbose:
+            click.echo("next:  run the same command with -v to see the traceback", err=True)
+    return 1
 
 
 if __name__ == "__main__":

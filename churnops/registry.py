@@ -105,18 +105,15 @@ def set_champion(
 
 
 def promote(client: MlflowClient, version: str, reason: str = "promoted by hand") -> HistoryEvent:
-    """``run.py --promote VERSION``: make a version the champion, bypassing the gate."""
+    """``run.py model promote VERSION``: make a version the champion, bypassing the gate."""
     return set_champion(client, str(version), "manual_promote", reason)
 
 
 def rollback(client: MlflowClient, name: str = REGISTERED_MODEL_NAME) -> HistoryEvent:
-    """``run.py --rollback``: give the alias back to the previous champion."""
+    """``run.py model rollback``: give the alias back to the previous champion."""
     lineage = champion_lineage(history(client, name))
     if len(lineage) < 2:
-        raise RuntimeError(
-            "There is no earlier champion to roll back to. "
-            "Use `python run.py --history` to see the promotions so far."
-        )
+        raise RuntimeError("There is no earlier champion to roll back to.")
     current, previous = lineage[-1], lineage[-2]
     return set_champion(
         client, previous, "rollback", f"rolled back from version {current}", name

@@ -11,7 +11,6 @@ import logging
 
 import httpx
 
-from churnops import registry
 from churnops.deployment import (
     DeploymentEvent,
     DeploymentHistory,
@@ -65,6 +64,7 @@ def promote_candidate(reason: str = "candidate promoted after its canary") -> Li
     Moves the registry's ``champion`` alias (recorded in the promotion history), sends all
     traffic to the candidate's server, and deletes the old primary's server.
     """
+    from churnops import registry
     from stacks.access import mlflow_client, stop_server
 
     live = _live_with_candidate("promote")

@@ -245,3 +245,45 @@ def prediction_service(log_url: str, log_file: Path,
     with server_process(command, f"{base_url}/ready", log_file, bound_s, env=env,
                         cwd=paths.PROJECT_ROOT):
         yield base_url
+
+
+def simulate(client: Any, days: int, scenario: str, seed: int,
+             timeline_out: Path | None = None, config_path: Path | None = None,
+             echo: Callable[[str], None] = print) -> list[TimelineRow]:
+    """The closed loop over simulated days on the active stack; prints and saves a timeline.
+
+    Every stage is a pipeline run: monitoring each day, retraining when due, deployment of
+    an approved version as a canary, and the canary's promotion.
+    """
+    from ops import deployment, model, pipelines
+    from ops.timeline import write_timeline
+
+    model.require_champion()
+    if read_live() is None:
+        pipelines.run(client, "deployment")
+    simulation, settings = load_config(config_path or CONFIG)
+    config = SimulationSettings(**{**simulation, "scenario": scenario, "seed": seed})
+
+    def deploy_canary(version: str, share: float, bounds: CanaryBounds) -> None:
+        pipelines.run(client, "deployment", parameters={
+            "strategy": "canary", "canary_share": share, "model_version": version,
+            "bounds": bounds.model_dump()})
+
+    stages = Stages(
+        monitor=lambda params: pipelines.output(pipelines.run(
+            client, "monitoring", parameters=params), "decide_on_action", "monitoring_decision"),
+        retrain=lambda params: pipelines.output(pipelines.run(
+            client, "retraining", parameters=params), "promotion_gate", "promotion_decision"),
+        deploy_canary=deploy_canary,
+        promote_canary=deployment.promote_candidate,
+    )
+    echo(f"Closed loop: {days} days, scenario {scenario}, seed {seed}, "
+         f"{config.requests_per_day} requests a day, drift from day {config.onset_day}, "
+         f"outcomes after {config.label_delay_days} days. (* = drifting)")
+    rows = run(days, config, settings, stages, echo=echo)
+    csv_path = timeline_out or paths.reports_dir() / f"continuous-{scenario}-seed{seed}.csv"
+    png = write_timeline(rows, csv_path, f"{scenario}, seed {seed}")
+    echo(f"\nTimeline: {csv_path}\nPlot:     {png}")
+    echo("Live deployment:\n" + "\n".join("  " + line
+                                          for line in deployment.status().splitlines()))
+    return rows

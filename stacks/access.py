@@ -233,3 +233,12 @@ def server_state(service_id: str | None) -> str:
         return "gone"
     service = services[0]
     return "running" if service.is_running else service.status.state.value
+
+
+def stop_all_servers() -> list[str]:
+    """Stop and delete every model server the active stack's model deployer knows."""
+    deployer = active_model_deployer()
+    services = deployer.find_model_server()
+    for service in services:
+        _delete(deployer, service.uuid)
+    return [str(service.uuid) for service in services]

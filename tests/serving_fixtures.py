@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -22,12 +21,10 @@ import pytest
 import uvicorn
 
 from churnops import REGISTERED_MODEL_NAME, paths
-from churnops.deployment import LiveDeployment, ModelEndpoint, write_live
+from churnops.deployment import LiveDeployment, ServedModel, write_live
+from churnops.settings import ServiceSettings
+from ops.processes import STARTUP_BOUND_S, free_port, server_process, wait_for_http
 from serving.app import create_app
-from serving.settings import Settings
-
-STARTUP_BOUND_S = 90.0
-"""How long a subprocess may take to answer its health check before the fixture gives up."""
 
 
 def require_service(name: str, host: str, port: int) -> None:
@@ -43,31 +40,9 @@ def require_service(name: str, host: str, port: int) -> None:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def closed_endpoint() -> str:
     """An /invocations URL on a loopback port nothing listens on."""
     return f"http://127.0.0.1:{free_port()}/invocations"
-
-
-def wait_for_http(url: str, process: subprocess.Popen | None = None,
-                  bound_s: float = STARTUP_BOUND_S) -> float:
-    """Poll ``url`` until it answers 200; returns the seconds it took."""
-    start = time.monotonic()
-    while time.monotonic() - start < bound_s:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return time.monotonic() - start
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {bound_s} s")
 
 
 @dataclass
@@ -81,32 +56,6 @@ class ModelServer:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}/invocations"
-
-
-@contextmanager
-def server_process(command: list[str], health_url: str, log_file: Path,
-                   bound_s: float = STARTUP_BOUND_S, **popen: Any
-                   ) -> Iterator[tuple[subprocess.Popen, float]]:
-    """Start a server, wait until ``health_url`` answers, and stop it on exit.
-
-    Yields the process and its start-up time. A server that dies or never answers fails
-    with the tail of its log.
-    """
-    with log_file.open("w") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, **popen)
-        try:
-            try:
-                startup = wait_for_http(health_url, process, bound_s)
-            except (RuntimeError, TimeoutError) as error:
-                raise RuntimeError(f"{error}\n{log_file.read_text()[-3000:]}") from None
-            yield process, startup
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
 
 
 @contextmanager
@@ -167,9 +116,10 @@ def champion_server(champion: Champion, tmp_path_factory) -> Iterator[ModelServe
         yield server
 
 
-def model_deployment(champion: Champion, endpoint: str) -> ModelEndpoint:
-    return ModelEndpoint(version=champion.version, endpoint=endpoint,
-                           threshold=champion.threshold, validation_suite=champion.suite)
+def model_deployment(champion: Champion, endpoint: str) -> ServedModel:
+    return ServedModel(version=champion.version, model_uri=f"models:/{REGISTERED_MODEL_NAME}/"
+                       f"{champion.version}", endpoint=endpoint, threshold=champion.threshold,
+                       validation_suite=champion.suite)
 
 
 def write_deployment(path: Path, config: LiveDeployment) -> Path:
@@ -177,7 +127,7 @@ def write_deployment(path: Path, config: LiveDeployment) -> Path:
     return path
 
 
-def service_settings(folder: Path, **overrides: Any) -> Settings:
+def service_settings(folder: Path, **overrides: Any) -> ServiceSettings:
     """Settings for a service whose deployment file and SQLite log live in ``folder``."""
     values: dict[str, Any] = {
         "deployment_file": folder / "live.json",
@@ -186,7 +136,7 @@ def service_settings(folder: Path, **overrides: Any) -> Settings:
         "model_timeout_s": 10.0,  # two model servers share two cores with the tests
         **overrides,
     }
-    return Settings(**values)
+    return ServiceSettings(**values)
 
 
 @dataclass
@@ -194,7 +144,7 @@ class RunningService:
     """A service on a loopback port, served by uvicorn in a background thread."""
 
     url: str
-    settings: Settings
+    settings: ServiceSettings
     server: uvicorn.Server
     thread: threading.Thread
 
@@ -207,7 +157,7 @@ class RunningService:
 
 
 @contextmanager
-def running_service(settings: Settings) -> Iterator[RunningService]:
+def running_service(settings: ServiceSettings) -> Iterator[RunningService]:
     port = free_port()
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
                             log_level="warning")

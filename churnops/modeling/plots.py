@@ -22,7 +22,8 @@ from sklearn.metrics import (
     roc_curve,
 )
 
-from churnops.modeling.evaluation import BusinessConfig, business_value_curve
+from churnops.modeling.evaluation import business_value_curve
+from churnops.settings import BusinessSettings
 
 FIGSIZE = (6.0, 4.5)
 
@@ -87,7 +88,7 @@ def confusion_matrix_figure(y_true: Any, y_pred: Any) -> Figure:
 
 
 def business_value_figure(
-    y_true: Any, proba: Any, monthly_charges: Any, cfg: BusinessConfig, threshold: float
+    y_true: Any, proba: Any, monthly_charges: Any, cfg: BusinessSettings, threshold: float
 ) -> Figure:
     """Monthly business value against the decision threshold, marking ``threshold``."""
     thresholds, values = business_value_curve(y_true, proba, monthly_charges, cfg)

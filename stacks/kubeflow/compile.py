@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 ACTIVE_STACK_ENV = "ZENML_ACTIVE_STACK_ID"  # zenml.constants.ENV_ZENML_ACTIVE_STACK_ID
 
 
+class NoKubeflowStackError(RuntimeError):
+    """The stack to compile against is not registered."""
+
+
 class _CompilingKubeflowOrchestrator(KubeflowOrchestrator):
     """ZenML's Kubeflow orchestrator that compiles into a folder and uploads nothing."""
 
@@ -82,8 +86,7 @@ def active_stack(name: str = STACK_NAME) -> Iterator[Stack]:
     try:
         stack_id = str(Client().get_stack(name).id)
     except KeyError as error:
-        raise RuntimeError(f"No '{name}' stack: register it with "
-                           "`python -m stacks.kubeflow.register`.") from error
+        raise NoKubeflowStackError(f"No '{name}' stack is registered.") from error
     previous = os.environ.get(ACTIVE_STACK_ENV)
     os.environ[ACTIVE_STACK_ENV] = stack_id
     try:

@@ -13,31 +13,31 @@ import yaml
 
 from churnops import paths
 from churnops.deployment import (
-    CanaryBounds,
     DeploymentEvent,
     DeploymentHistory,
     LiveDeployment,
-    ModelEndpoint,
+    ServedModel,
     SmokeTestError,
     choose_versions,
     format_status,
-    merge_overrides,
     probe_endpoint,
     read_live,
     write_live,
 )
+from churnops.settings import CanaryBounds, merge, run_config
 from serving.api_models import EXAMPLE_FEATURES
 
 SUITE = {"name": "churn_features", "expectations": []}
 
 
-def endpoint(version: str, port: int = 8000) -> ModelEndpoint:
-    return ModelEndpoint(version=version, endpoint=f"http://127.0.0.1:{port}/invocations",
-                         threshold=0.43, validation_suite=SUITE, service_id=f"id-{version}")
+def endpoint(version: str, port: int = 8000) -> ServedModel:
+    return ServedModel(version=version, model_uri=f"models:/churn-model/{version}",
+                       endpoint=f"http://127.0.0.1:{port}/invocations", threshold=0.43,
+                       validation_suite=SUITE, service_id=f"id-{version}")
 
 
 def canary(share: float = 0.1) -> LiveDeployment:
-    return LiveDeployment(strategy="canary", champion=endpoint("1"),
+    return LiveDeployment(strategy="canary", primary=endpoint("1"),
                           candidate=endpoint("2", 8001), canary_share=share)
 
 
@@ -53,10 +53,10 @@ def test_live_json_round_trips_and_leaves_no_temporary_file(tmp_path: Path) -> N
     assert read_live(path).canary_share == 0.3
     assert [p.name for p in tmp_path.iterdir()] == ["live.json"]
     document = json.loads(path.read_text())
-    assert set(document) == {"strategy", "champion", "candidate", "canary_share", "bounds",
+    assert set(document) == {"strategy", "primary", "candidate", "canary_share", "bounds",
                              "updated_at", "rollback"}
-    assert set(document["champion"]) == {"version", "endpoint", "threshold",
-                                         "validation_suite", "service_id"}
+    assert set(document["primary"]) == {"version", "model_uri", "endpoint", "threshold",
+                                        "validation_suite", "service_id"}
     assert document["bounds"] == {"max_error_rate": 0.05, "min_agreement": 0.8,
                                   "min_requests": 50}
 
@@ -74,10 +74,23 @@ def test_default_paths_are_in_the_state_folder() -> None:
     {"strategy": "shadow", "candidate": endpoint("2"), "canary_share": 0.2},
     {"strategy": "canary", "candidate": endpoint("2"), "canary_share": 1.5},
     {"strategy": "blue-green"},
+    {"strategy": "shadow", "candidate": endpoint("1", 8001)},
 ])
 def test_inconsistent_deployments_are_rejected(kwargs: dict) -> None:
     with pytest.raises(ValueError):
-        LiveDeployment(champion=endpoint("1"), **kwargs)
+        LiveDeployment(primary=endpoint("1"), **kwargs)
+
+
+def test_slots_name_the_candidate_by_strategy() -> None:
+    live = canary()
+    assert live.candidate_slot == "canary" and live.model("canary") == live.candidate
+    assert live.model("primary") == live.primary
+    with pytest.raises(ValueError, match="no shadow"):
+        live.model("shadow")
+    promoted = live.promoted()
+    assert (promoted.strategy, promoted.primary, promoted.candidate) == \
+        ("basic", live.candidate, None)
+    assert LiveDeployment(primary=endpoint("1")).candidate_slot is None
 
 
 def test_bounds_reject_unknown_keys() -> None:
@@ -88,8 +101,8 @@ def test_bounds_reject_unknown_keys() -> None:
 def test_history_appends_in_order(tmp_path: Path) -> None:
     history = DeploymentHistory(tmp_path / "history.jsonl")
     assert history.events() == []
-    history.append(DeploymentEvent(event="deployed", strategy="basic", champion="1"))
-    history.append(DeploymentEvent(event="failed", strategy="canary", champion="1",
+    history.append(DeploymentEvent(event="deployed", strategy="basic", primary="1"))
+    history.append(DeploymentEvent(event="failed", strategy="canary", primary="1",
                                    candidate="3", reason="smoke test failed"))
     assert [(e.event, e.candidate) for e in history.events()] == [("deployed", None),
                                                                   ("failed", "3")]
@@ -186,19 +199,19 @@ def test_probe_fails_when_nothing_listens() -> None:
 def test_status_of_each_strategy() -> None:
     assert "Nothing is deployed" in format_status(None)
 
-    basic = format_status(LiveDeployment(strategy="basic", champion=endpoint("1")),
+    basic = format_status(LiveDeployment(strategy="basic", primary=endpoint("1")),
                           {"1": "running"})
     assert "Strategy: basic" in basic
     assert "churn-model v1" in basic and "100 %" in basic and "[running]" in basic
 
-    shadow = format_status(LiveDeployment(strategy="shadow", champion=endpoint("1"),
+    shadow = format_status(LiveDeployment(strategy="shadow", primary=endpoint("1"),
                                           candidate=endpoint("2", 8001)))
     assert "100 % copy" in shadow and ":8001/invocations" in shadow
 
     status = format_status(canary(0.1), {"1": "running", "2": "gone"})
     lines = status.splitlines()
-    assert "90 %" in lines[1] and "[running]" in lines[1]
-    assert "10 %" in lines[2] and "[gone]" in lines[2]
+    assert lines[1].split()[0] == "primary" and "90 %" in lines[1] and "[running]" in lines[1]
+    assert lines[2].split()[0] == "canary" and "10 %" in lines[2] and "[gone]" in lines[2]
     assert "agreement >= 0.8" in status
 
 
@@ -213,20 +226,27 @@ def test_status_shows_the_last_rollback() -> None:
 
 
 def test_command_line_overrides_the_deployment_config() -> None:
-    config = yaml.safe_load((paths.CONFIG_DIR / "deployment.yaml").read_text())
+    path = paths.CONFIG_DIR / "deployment.yaml"
+    config = yaml.safe_load(path.read_text())
     defaults = config["parameters"]
     assert (defaults["strategy"], defaults["canary_share"]) == ("basic", 0.1)
     CanaryBounds(**defaults["bounds"])
 
-    assert merge_overrides(config) == config
-    merged = merge_overrides(config, strategy="canary", model_version=4)
-    assert merged["parameters"] == {**defaults, "strategy": "canary", "model_version": "4"}
-    assert config["parameters"] == defaults  # the loaded config is not changed
-    with pytest.raises(ValueError, match="strategy"):
-        merge_overrides(config, strategy="blue-green")
+    assert run_config(path) == config
+    merged = run_config(path, {"strategy": "canary", "model_version": "4",
+                               "bounds": {"min_requests": 30}})
+    assert merged["parameters"] == {**defaults, "strategy": "canary", "model_version": "4",
+                                    "bounds": {**defaults["bounds"], "min_requests": 30}}
 
 
-def test_a_rollback_rewrite_keeps_the_champion_as_published(tmp_path: Path) -> None:
+def test_merge_is_recursive_and_leaves_its_inputs_alone() -> None:
+    base = {"a": {"b": 1, "c": {"d": 2}}, "e": [1]}
+    override = {"a": {"c": {"d": 3}, "f": 4}, "e": [2]}
+    assert merge(base, override) == {"a": {"b": 1, "c": {"d": 3}, "f": 4}, "e": [2]}
+    assert base == {"a": {"b": 1, "c": {"d": 2}}, "e": [1]}
+
+
+def test_a_rollback_rewrite_keeps_the_primary_as_published(tmp_path: Path) -> None:
     """The service rewrites live.json on a canary rollback; status reads the result."""
     path = write_live(canary(0.25), tmp_path / "live.json")
     served = read_live(path)
@@ -237,5 +257,5 @@ def test_a_rollback_rewrite_keeps_the_champion_as_published(tmp_path: Path) -> N
 
     live = read_live(path)
     assert (live.strategy, live.candidate, live.canary_share) == ("basic", None, 0.0)
-    assert live.champion == canary().champion  # service_id survived the service's rewrite
+    assert live.primary == canary().primary  # service_id survived the service's rewrite
     assert "error rate 0.40 > 0.05" in format_status(live)

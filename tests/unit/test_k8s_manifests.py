@@ -23,7 +23,7 @@ import yaml
 from churnops import paths
 from deploy import validate
 from deploy.validate import Document
-from serving.settings import Settings
+from churnops.settings import ServiceSettings
 
 ROOT = paths.PROJECT_ROOT
 K8S = validate.K8S_DIR
@@ -260,9 +260,9 @@ def test_service_probes_point_at_ready_and_health_on_the_container_port() -> Non
 def test_probe_and_metrics_paths_are_routes_of_the_service(tmp_path: Path) -> None:
     from serving.app import create_app
 
-    app = create_app(Settings(deployment_file=tmp_path / "live.json", feature_repo=tmp_path,
-                              inference_log_url="sqlite://"))
-    routes = {route.path for route in app.routes}
+    app = create_app(ServiceSettings(deployment_file=tmp_path / "live.json",
+                                     feature_repo=tmp_path, inference_log_url="sqlite://"))
+    routes = set(app.openapi()["paths"])
     template = _find("Deployment", SERVICE)["spec"]["template"]
     container = _service_container()
     assert container["readinessProbe"]["httpGet"]["path"] in routes
@@ -295,12 +295,12 @@ def test_every_service_variable_is_one_the_settings_read(
 ) -> None:
     monkeypatch.setenv("CHURNOPS_HOME", str(tmp_path))
     env = _RecordingEnv({})
-    Settings.from_env(env)  # with nothing set, every variable is asked for
-    # Settings.from_env takes the state folder from churnops.paths, which reads CHURNOPS_HOME.
+    ServiceSettings.from_env(env)  # with nothing set, every variable is asked for
+    # ServiceSettings.from_env takes the state folder from churnops.paths, which reads CHURNOPS_HOME.
     assert "CHURNOPS_HOME" in inspect.getsource(paths.state_dir)
     read = env.asked | {"CHURNOPS_HOME"}
     given = set(_env_sources(_service_container()))
-    assert given - read == set(), f"set but never read by serving/settings.py: {given - read}"
+    assert given - read == set(), f"set but never read by ServiceSettings: {given - read}"
     assert {"CHURNOPS_MODEL_ENDPOINT", "CHURNOPS_INFERENCE_LOG_URL"} <= given
 
 
@@ -311,7 +311,7 @@ def test_settings_accept_the_service_configuration(
     container = _service_container()
     pod = _find("Deployment", SERVICE)["spec"]["template"]
     env = _env_sources(container)
-    settings = Settings.from_env(env)
+    settings = ServiceSettings.from_env(env)
     override = settings.model_override
     assert override is not None
     assert re.fullmatch(r"http://[\w.-]+\.svc\.cluster\.local:\d+/v2/models/churn-model/infer",

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from churnops.continuous import LoopSettings, Recovery
+from churnops.monitoring import DriftFigures, MonitoringDecision, PerformanceFigures
+from churnops.settings import LoopSettings
+from ops.loop import Recovery
+
+QUIET = DriftFigures(rows=300, drift_share=0.0, drifted_features=[], dataset_drift=False,
+                     prediction_drift_score=0.5, prediction_drift=False)
 
 
-def decision(auc: float | None, rows: int = 900, degraded: bool = False) -> dict:
-    return {"performance_degraded": degraded,
-            "figures": {"performance": {"roc_auc": auc, "labelled_rows": rows}}}
+def decision(auc: float | None, rows: int = 900, degraded: bool = False) -> MonitoringDecision:
+    performance = PerformanceFigures(labelled_rows=rows, roc_auc=auc, recall=None,
+                                     value_per_customer=None, baseline_roc_auc=0.84)
+    return MonitoringDecision(drift_detected=False, performance_degraded=degraded, reasons=[],
+                              recommended_action="retrain" if degraded else "none",
+                              drift=QUIET, performance=performance)
 
 
 def test_recovery_starts_at_a_drop_and_ends_when_a_retrained_model_is_back() -> None:

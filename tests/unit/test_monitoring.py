@@ -9,29 +9,31 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import numpy as np
 import pandas as pd
 import pytest
-from data.simulator import Simulation, SimulationConfig, TrafficSimulator, price_rise_segment
 from sklearn.metrics import recall_score, roc_auc_score
 
 from churnops import schema
-from churnops.modeling.evaluation import BusinessSettings
 from churnops.monitoring import (
     DriftFigures,
-    MonitoringSettings,
-    MonitoringWindow,
     PerformanceFigures,
     alert,
-    column_mapping,
     decide,
     drift_figures,
-    drift_metrics,
     live_performance,
 )
+from churnops.settings import (
+    BusinessSettings,
+    MonitoringSettings,
+    MonitoringWindow,
+    SimulationSettings,
+)
+from simulation.traffic import Simulation, TrafficSimulator, price_rise_segment
+from steps.monitoring.drift import column_mapping, drift_metrics
 
 SETTINGS = MonitoringSettings()
 
 
 def simulator(clean_customers: pd.DataFrame, scenario: str = "none", **config) -> TrafficSimulator:
-    return TrafficSimulator(clean_customers, SimulationConfig(scenario=scenario, **config))
+    return TrafficSimulator(clean_customers, SimulationSettings(scenario=scenario, **config))
 
 
 # The simulator ------------------------------------------------------------------------------
@@ -96,9 +98,9 @@ def test_outcomes_arrive_after_the_delay(clean_customers) -> None:
 
 def test_bad_simulation_configs_are_refused() -> None:
     with pytest.raises(ValueError, match="scenario"):
-        SimulationConfig(scenario="weather")
-    with pytest.raises(ValueError, match="probability"):
-        SimulationConfig(concept_drift_strength=1.5)
+        SimulationSettings(scenario="weather")
+    with pytest.raises(ValueError, match="concept_drift_strength"):
+        SimulationSettings(concept_drift_strength=1.5)
 
 
 # Evidently's figures ------------------------------------------------------------------------

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from churnops import REGISTERED_MODEL_NAME, paths
+from churnops.deployment import ServedModel
 from churnops.protocols import V2Protocol, protocol_for_endpoint
 from stacks.plugins.model_deployer.manifests import (
     Rollout,
-    ServedModel,
     ServerSettings,
     build_seldon_deployment,
     canary_traffic,
@@ -38,8 +38,11 @@ from stacks.plugins.model_deployer.validation import (
 )
 
 CRD_FILE = "seldondeployments.machinelearning.seldon.io.v1.yaml"
-CHAMPION = ServedModel(version="3", model_uri="s3://churnops-artifacts/models/m-3/artifacts")
-CANDIDATE = ServedModel(version="4", model_uri="s3://churnops-artifacts/models/m-4/artifacts")
+SUITE = {"name": "churn_features", "expectations": []}
+PRIMARY = ServedModel(version="3", model_uri="s3://churnops-artifacts/models/m-3/artifacts",
+                      threshold=0.43, validation_suite=SUITE)
+CANDIDATE = ServedModel(version="4", model_uri="s3://churnops-artifacts/models/m-4/artifacts",
+                        threshold=0.41, validation_suite=SUITE)
 SERVER = ServerSettings(secret_name="churnops-storage",
                         server_image="registry.example/churnops-mlserver:1.7.1")
 
@@ -62,7 +65,7 @@ def crd() -> Path:
 
 def rollout(strategy: str = "basic", share: float = 0.0) -> Rollout:
     return Rollout(deployment_name="churn-model", model_name=REGISTERED_MODEL_NAME,
-                   strategy=strategy, champion=CHAMPION,
+                   strategy=strategy, primary=PRIMARY,
                    candidate=None if strategy == "basic" else CANDIDATE,
                    canary_share=share)
 
@@ -91,7 +94,7 @@ def test_basic_is_one_predictor_with_all_the_traffic() -> None:
     assert predictor["name"] == "v3"
     assert predictor["traffic"] == 100
     assert "shadow" not in predictor
-    assert predictor["graph"]["modelUri"] == CHAMPION.model_uri
+    assert predictor["graph"]["modelUri"] == PRIMARY.model_uri
 
 
 def test_shadow_mirrors_to_the_candidate_which_answers_nobody() -> None:
@@ -138,7 +141,7 @@ def test_metadata_says_what_is_served() -> None:
     metadata = manifest("canary", 0.1)["metadata"]
     assert metadata["namespace"] == "churnops"
     assert metadata["annotations"] == {"churnops.io/strategy": "canary",
-                                       "churnops.io/champion": "3",
+                                       "churnops.io/primary": "3",
                                        "churnops.io/candidate": "4",
                                        "churnops.io/canary-share": "0.1"}
     assert all(isinstance(v, str) for v in metadata["labels"].values())
@@ -152,7 +155,7 @@ def test_promotion_leaves_the_candidate_alone_with_all_the_traffic(
     crd: Path, strategy: str
 ) -> None:
     after = promoted(rollout(strategy, 0.1 if strategy == "canary" else 0.0))
-    assert (after.strategy, after.champion, after.candidate) == ("basic", CANDIDATE, None)
+    assert (after.strategy, after.primary, after.candidate) == ("basic", CANDIDATE, None)
     document = build_seldon_deployment(after, SERVER, namespace="churnops")
     validate_manifest(document, crd)
     (predictor,) = document["spec"]["predictors"]
@@ -167,12 +170,12 @@ def test_promotion_leaves_the_candidate_alone_with_all_the_traffic(
 @pytest.mark.parametrize("strategy", ["shadow", "canary"])
 def test_rollback_drops_the_candidate(crd: Path, strategy: str) -> None:
     after = rolled_back(rollout(strategy, 0.1 if strategy == "canary" else 0.0))
-    assert (after.strategy, after.champion, after.candidate) == ("basic", CHAMPION, None)
+    assert (after.strategy, after.primary, after.candidate) == ("basic", PRIMARY, None)
     document = build_seldon_deployment(after, SERVER, namespace="churnops")
     validate_manifest(document, crd)
     (predictor,) = document["spec"]["predictors"]
     assert (predictor["name"], predictor["traffic"]) == ("v3", 100)
-    assert predictor["graph"]["modelUri"] == CHAMPION.model_uri
+    assert predictor["graph"]["modelUri"] == PRIMARY.model_uri
 
 
 def test_promotion_and_rollback_need_a_candidate() -> None:
@@ -194,14 +197,14 @@ def test_a_canary_ramps_up_in_place(crd: Path) -> None:
 @pytest.mark.parametrize(("changes", "message"), [
     ({"strategy": "basic", "candidate": CANDIDATE}, "only there"),
     ({"strategy": "canary", "candidate": None, "canary_share": 0.1}, "required"),
-    ({"strategy": "shadow", "candidate": CHAMPION}, "its own candidate"),
+    ({"strategy": "shadow", "candidate": PRIMARY}, "its own candidate"),
     ({"strategy": "shadow", "candidate": CANDIDATE, "canary_share": 0.1},
      "canary strategy only"),
     ({"deployment_name": "Churn_Model"}, "DNS-1123"),
 ])
 def test_inconsistent_rollouts_are_refused(changes: dict[str, Any], message: str) -> None:
     fields = {"deployment_name": "churn-model", "model_name": REGISTERED_MODEL_NAME,
-              "strategy": "basic", "champion": CHAMPION, **changes}
+              "strategy": "basic", "primary": PRIMARY, **changes}
     with pytest.raises(ValueError, match=message):
         Rollout(**fields)
 
@@ -225,7 +228,7 @@ def test_a_misspelt_field_is_reported_because_the_api_server_would_drop_it(crd: 
     errors = manifest_errors(document, crd)
     assert "spec.predictors[1].shadw: unknown field (the API server would drop it)" in errors
     # Seldon itself would accept it: a live predictor with weight 0 sums to 100 with the
-    # champion. The candidate would get no requests at all, mirrored or not.
+    # primary. The candidate would get no requests at all, mirrored or not.
     assert admission_errors(document) == []
 
 
@@ -310,10 +313,9 @@ def test_the_flavor_registers_and_builds_a_deployer_for_the_deployment_steps() -
     from zenml.stack import StackComponent
     from zenml.utils import source_utils
 
-    from churnops.deployment import RegistryVersion
+    from stacks.access import SERVER_CONFIGS, server_config
     from stacks.plugins.model_deployer.deployer import SeldonProgressiveModelDeployer
     from stacks.plugins.model_deployer.service import SeldonRolloutConfig, SeldonRolloutService
-    from steps.deployment.model_deployer import SERVER_CONFIGS, server_config
 
     source_utils.set_custom_source_root(str(paths.PROJECT_ROOT))
     client = Client()
@@ -341,8 +343,8 @@ def test_the_flavor_registers_and_builds_a_deployer_for_the_deployment_steps() -
         assert deployer.config.kubernetes_namespace == "churnops"
 
         assert "seldon_progressive" in SERVER_CONFIGS
-        version = RegistryVersion(version="7", model_uri="s3://churnops/models/m-7/artifacts",
-                                  threshold=0.4, validation_suite={})
+        version = ServedModel(version="7", model_uri="s3://churnops/models/m-7/artifacts",
+                              threshold=0.4, validation_suite={})
         config, service_type = server_config(deployer, version, timeout=60)
         assert service_type == SeldonRolloutService.SERVICE_TYPE
         assert isinstance(config, SeldonRolloutConfig)

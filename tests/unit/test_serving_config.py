@@ -8,18 +8,19 @@ import pytest
 from pydantic import ValidationError
 
 from churnops import schema
-from churnops.deployment import CanaryBounds, LiveDeployment, ModelEndpoint
+from churnops.deployment import LiveDeployment, ServedModel
+from churnops.settings import CanaryBounds, ServiceSettings
 from serving.api_models import EXAMPLE_CUSTOMER_ID, EXAMPLE_FEATURES, PredictRequest
-from serving.routing import ActiveDeployment, CanaryMonitor, canary_draw
-from serving.settings import Settings
+from serving.routing import CanaryMonitor, Router, canary_draw
 
 SUITE = {"name": "s", "expectations": [
     {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "tenure"}}]}
 
 
-def _model(version: str) -> ModelEndpoint:
-    return ModelEndpoint(version=version, endpoint=f"http://127.0.0.1:1/{version}",
-                           threshold=0.4, validation_suite=SUITE)
+def _model(version: str) -> ServedModel:
+    return ServedModel(version=version, model_uri=f"models:/churn-model/{version}",
+                       endpoint=f"http://127.0.0.1:1/{version}", threshold=0.4,
+                       validation_suite=SUITE)
 
 
 def test_example_is_the_real_customer(clean_customers) -> None:
@@ -30,7 +31,7 @@ def test_example_is_the_real_customer(clean_customers) -> None:
 
 def test_settings_from_environment(tmp_path: Path) -> None:
     suite = tmp_path / "suite.json"
-    settings = Settings.from_env({
+    settings = ServiceSettings.from_env({
         "CHURNOPS_MODEL_ENDPOINT": "http://127.0.0.1:5001/invocations",
         "CHURNOPS_MODEL_VERSION": "3", "CHURNOPS_MODEL_THRESHOLD": "0.43",
         "CHURNOPS_VALIDATION_SUITE": str(suite), "CHURNOPS_API_KEY": "k",
@@ -40,24 +41,25 @@ def test_settings_from_environment(tmp_path: Path) -> None:
     assert (settings.api_key, settings.batch_limit, settings.model_timeout_s) == ("k", 10, 2.0)
     assert settings.deployment_file.name == "live.json"
     with pytest.raises(ValueError, match="CHURNOPS_MODEL_VERSION"):
-        Settings.from_env({"CHURNOPS_MODEL_ENDPOINT": "http://x/invocations"})
+        ServiceSettings.from_env({"CHURNOPS_MODEL_ENDPOINT": "http://x/invocations"})
     with pytest.raises(ValueError, match="positive"):
-        Settings.from_env({"CHURNOPS_BATCH_LIMIT": "0"})
+        ServiceSettings.from_env({"CHURNOPS_BATCH_LIMIT": "0"})
 
 
 def test_deployment_needs_a_candidate_for_shadow_and_canary() -> None:
     with pytest.raises(ValidationError, match="a candidate is required"):
-        LiveDeployment(strategy="shadow", champion=_model("1"))
+        LiveDeployment(strategy="shadow", primary=_model("1"))
 
 
 def test_canary_routing_is_deterministic_per_request() -> None:
-    active = ActiveDeployment.compile(LiveDeployment(
-        strategy="canary", canary_share=0.3, champion=_model("1"), candidate=_model("2")))
+    active = Router.compile(LiveDeployment(
+        strategy="canary", canary_share=0.3, primary=_model("1"), candidate=_model("2")))
     ids = [f"{i:032x}" for i in range(2000)]
     routes = [active.route(i) for i in ids]
     assert routes == [active.route(i) for i in ids]
     canary = [r for r in routes if r.is_canary]
-    assert all(r.shadow is active.champion for r in canary)
+    assert all(r.shadow is active.primary and r.answer.slot == "canary" for r in canary)
+    assert {r.answer.slot for r in routes if not r.is_canary} == {"primary"}
     assert 0.0 <= canary_draw("a") < 1.0
 
 

@@ -38,7 +38,7 @@ class DeployedModel(BaseModel):
 
     version: str
     threshold: float
-    training_run: str = Field(description="The ZenML run that trained the version.")
+    zenml_model_version: str = Field(description="The ZenML model version mirroring it.")
     baseline: dict[str, float | None] = Field(
         description="Holdout roc_auc, recall and business_value_per_customer.")
 

@@ -27,6 +27,10 @@ SUITE_TAG = "validation_suite"
 where the version's GX feature suite is stored (a ``runs:/`` URI)."""
 FEATURE_SUITE_PATH = "validation/feature_suite.json"
 """Where the GX suite that serving validates requests with is stored in the model's run."""
+ZENML_VERSION_TAG = "zenml_model_version_id"
+"""The id of the ZenML model version that mirrors a registry version: its training
+artifacts (training frame, holdout set, evaluation, model card, validation report) are
+linked to it."""
 
 
 @dataclass(frozen=True)

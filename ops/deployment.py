@@ -65,11 +65,12 @@ def promote_candidate(reason: str = "candidate promoted after its canary") -> Li
     traffic to the candidate's server, and deletes the old primary's server.
     """
     from churnops import registry
-    from stacks.access import mlflow_client, stop_server
+    from stacks.access import mirror_champion, mlflow_client, stop_server
 
     live = _live_with_candidate("promote")
     candidate, old = live.model(live.candidate_slot), live.primary
     registry.promote(mlflow_client(), candidate.version, reason)
+    mirror_champion(candidate.version)
     promoted = live.promoted()
     write_live(promoted)
     DeploymentHistory().append(DeploymentEvent(

@@ -42,15 +42,28 @@ def promote(version: str) -> registry.HistoryEvent:
     if str(version) not in registry.registered_versions(client):
         raise UserError(f"{REGISTERED_MODEL_NAME} has no version {version}.",
                         hint="python run.py model history")
-    return registry.promote(client, str(version))
+    event = registry.promote(client, str(version))
+    _mirror(event.version)
+    return event
 
 
 def rollback() -> registry.HistoryEvent:
     """Give the champion alias back to the previous champion (recorded too)."""
     try:
-        return registry.rollback(registry_client())
+        event = registry.rollback(registry_client())
     except RuntimeError as error:
         raise UserError(str(error), hint="python run.py model history") from error
+    _mirror(event.version)
+    return event
+
+
+def _mirror(version: str) -> None:
+    """The ZenML model version of the new champion takes the ``production`` stage."""
+    from ops.pipelines import start_zenml
+    from stacks.access import mirror_champion
+
+    start_zenml()
+    mirror_champion(version)
 
 
 def require_champion() -> str:

@@ -242,3 +242,39 @@ def stop_all_servers() -> list[str]:
     for service in services:
         _delete(deployer, service.uuid)
     return [str(service.uuid) for service in services]
+
+
+# Lineage: the ZenML model version that mirrors a registry version ------------------------------
+
+
+def model_version_of(version: str) -> Any:
+    """The ZenML model version that mirrors registry version ``version``."""
+    from churnops.registry import ZENML_VERSION_TAG
+
+    tags = mlflow_client().get_model_version(REGISTERED_MODEL_NAME, str(version)).tags
+    if ZENML_VERSION_TAG not in tags:
+        raise LookupError(f"{REGISTERED_MODEL_NAME} v{version} has no ZenML model version "
+                          "(it was not registered by a training pipeline run)")
+    return Client().get_model_version(REGISTERED_MODEL_NAME, UUID(tags[ZENML_VERSION_TAG]))
+
+
+def training_artifact(version: str, name: str) -> Any:
+    """The artifact ``name`` (e.g. ``holdout_set``) of registry version ``version``, loaded."""
+    return model_version_of(version).get_artifact(name).load()
+
+
+def linked_artifacts(model_version_id: UUID) -> dict[str, str]:
+    """Artifact name -> artifact version id, for the artifacts linked to a model version."""
+    versions = Client().list_artifact_versions(model_version_id=model_version_id, size=100)
+    return {v.artifact.name: str(v.id) for v in versions.items}
+
+
+def mirror_champion(version: str) -> None:
+    """Give the ZenML mirror of ``version`` the ``production`` stage (the champion alias is
+    the source of truth; the stage follows it). Versions without a mirror are skipped."""
+    try:
+        mirror = model_version_of(version)
+    except LookupError as error:
+        logger.warning("Not mirrored: %s", error)
+        return
+    mirror.set_stage("production", force=True)

@@ -116,9 +116,13 @@ def champion_server(champion: Champion, tmp_path_factory) -> Iterator[ModelServe
         yield server
 
 
-def model_deployment(champion: Champion, endpoint: str) -> ServedModel:
-    return ServedModel(version=champion.version, model_uri=f"models:/{REGISTERED_MODEL_NAME}/"
-                       f"{champion.version}", endpoint=endpoint, threshold=champion.threshold,
+def model_deployment(champion: Champion, endpoint: str, as_version: str | None = None
+                     ) -> ServedModel:
+    """The champion's model served at ``endpoint``, under its own version or ``as_version``
+    (a candidate must be another version than the primary)."""
+    return ServedModel(version=as_version or champion.version,
+                       model_uri=f"models:/{REGISTERED_MODEL_NAME}/{champion.version}",
+                       endpoint=endpoint, threshold=champion.threshold,
                        validation_suite=champion.suite)
 
 

@@ -12,7 +12,7 @@ Needs a champion (`python run.py --pipeline training` first). It reads, and neve
   * configs/monitoring.yaml (MonitoringSettings) and configs/continuous.yaml (traffic per
     day, drift onset, label delay, label window).
 
-Simulated days (data/simulator.py) are scored with the champion in-process and go through
+Simulated days (simulation/traffic.py) are scored with the champion in-process and go through
 the monitoring pipeline's own functions: an Evidently drift report, `drift_figures`,
 `live_performance` on the outcomes received in the label window, and `decide`. Outcomes of
 day d arrive on day d + label delay, as in `run.py --pipeline continuous`. Four measurements:
@@ -62,29 +62,21 @@ sys.path.insert(0, str(ROOT))
 # Third-party deprecation chatter would bury the tables.
 warnings.filterwarnings("ignore")
 
-from data.simulator import (  # noqa: E402
-    LogDriver,
-    Simulation,
-    SimulationConfig,
-    TrafficSimulator,
-)
-
 from churnops import CHAMPION_ALIAS, REGISTERED_MODEL_NAME, data, paths, schema  # noqa: E402
-from churnops.continuous import load_config  # noqa: E402
-from churnops.modeling.evaluation import BusinessConfig  # noqa: E402
+from churnops.inference_log import LABEL, PREDICTION, log_frame  # noqa: E402
 from churnops.monitoring import (  # noqa: E402
-    LABEL,
-    PREDICTION,
+    DeployedModel,
     DriftFigures,
     MonitoringDecision,
-    MonitoringSettings,
     PerformanceFigures,
-    column_mapping,
     decide,
     drift_figures,
-    drift_metrics,
     live_performance,
 )
+from churnops.settings import MonitoringSettings, SimulationSettings  # noqa: E402
+from ops.loop import load_config  # noqa: E402
+from simulation.traffic import LogDriver, Simulation, TrafficSimulator  # noqa: E402
+from steps.monitoring.drift import column_mapping, drift_metrics  # noqa: E402
 
 COLUMNS = [*schema.FEATURE_NAMES, PREDICTION]
 """The columns the drift step hands to Evidently."""
@@ -93,13 +85,18 @@ FALSE_ALARM_TARGET = 0.05
 POWER_TARGET = 0.95
 
 
+def _default(name: str) -> Any:
+    """A simulation setting's default value."""
+    return SimulationSettings.model_fields[name].default
+
+
 # The deployed model and its references ---------------------------------------------------------
 
 
 @dataclass
 class Champion:
     version: str
-    deployed: dict[str, Any]
+    deployed: DeployedModel
     """Threshold and training-time figures, as the monitoring pipeline's `deployed_model`."""
     model: Any
     """The MLflow pyfunc model, as the model server runs it."""
@@ -115,14 +112,16 @@ class Champion:
 
 
 def load_champion(version: str | None = None) -> Champion:
-    """A registered version (by default the champion) and its training run's artifacts,
-    read-only."""
+    """A registered version (by default the champion) and its training artifacts, read
+    through the ZenML model version that mirrors it."""
+    from uuid import UUID
+
     import mlflow
     from mlflow import MlflowClient
     from zenml.client import Client
 
-    from steps.monitoring.reference import deployed_model_figures, with_predictions
-    from steps.retraining.data import training_frame
+    from churnops.registry import ZENML_VERSION_TAG
+    from steps.monitoring.reference import with_predictions
 
     tracking_uri = paths.mlflow_tracking_uri()
     os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
@@ -132,13 +131,17 @@ def load_champion(version: str | None = None) -> Champion:
     version = version or client.get_model_version_by_alias(REGISTERED_MODEL_NAME,
                                                            CHAMPION_ALIAS).version
     tags = client.get_model_version(REGISTERED_MODEL_NAME, version).tags
-    run = Client().get_pipeline_run(tags["zenml_run_name"])
-    holdout = run.steps["split_dataset"].outputs["holdout_set"][0].load()
+    mirror = Client().get_model_version(REGISTERED_MODEL_NAME, UUID(tags[ZENML_VERSION_TAG]))
+    evaluation = mirror.get_artifact("holdout_evaluation").load()
     model = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL_NAME}/{version}")
+    deployed = DeployedModel(
+        version=str(version), threshold=evaluation.threshold, zenml_model_version=mirror.name,
+        baseline={"roc_auc": evaluation.roc_auc, "recall": evaluation.recall,
+                  "business_value_per_customer": evaluation.business_value_per_customer})
     return Champion(
-        version=str(version), deployed=deployed_model_figures(str(version), tags, run),
-        model=model, holdout=with_predictions(holdout, model),
-        training=with_predictions(training_frame(run), model),
+        version=str(version), deployed=deployed, model=model,
+        holdout=with_predictions(mirror.get_artifact("holdout_set").load(), model),
+        training=with_predictions(mirror.get_artifact("training_frame").load(), model),
     )
 
 
@@ -214,7 +217,7 @@ class Bench:
         self.customers = customers
         self.simulation = simulation
         self.label_window_days = label_window_days
-        self.business = BusinessConfig(**settings.business.model_dump())
+        self.business = settings.business
         # Drift figures by window content. The concept_drift scenario draws the same
         # requests as `none` with the same seed (it changes outcomes only), so its days
         # reuse the `none` runs' reports instead of computing them again.
@@ -227,11 +230,11 @@ class Bench:
                                                          self.settings)
         return self._drift[key.hexdigest()]
 
-    def config(self, scenario: str, seed: int, **changes: Any) -> SimulationConfig:
-        return SimulationConfig(**{**self.simulation, "scenario": scenario, "seed": seed,
+    def config(self, scenario: str, seed: int, **changes: Any) -> SimulationSettings:
+        return SimulationSettings(**{**self.simulation, "scenario": scenario, "seed": seed,
                                    **changes})
 
-    def run(self, config: SimulationConfig, days: Sequence[int], performance: bool = True,
+    def run(self, config: SimulationSettings, days: Sequence[int], performance: bool = True,
             preset: bool = False) -> list[Day]:
         """Monitor each of ``days``: drift of the day's requests against the holdout, and
         live performance on the outcomes received in the last ``label_window_days``."""
@@ -258,8 +261,8 @@ class Bench:
                           for frame in received.get(d, [])]
                 labelled = (pd.concat(window, ignore_index=True) if window
                             else pd.DataFrame(columns=[*COLUMNS, LABEL]))
-                figures = live_performance(labelled, self.champion.deployed["threshold"],
-                                           self.champion.deployed["baseline"], self.business)
+                figures = live_performance(labelled, self.champion.deployed.threshold,
+                                           self.champion.deployed.baseline, self.business)
             drift = self.drift(current)
             # The GX suite is not run here: a failing suite recommends an investigation,
             # it sets neither flag counted below.
@@ -361,7 +364,7 @@ class Power:
 def detection_power(bench: Bench, seeds: Sequence[int], strengths: Sequence[float]
                     ) -> list[Power]:
     """Drift flagged on the onset day or the day after, per data-drift strength."""
-    onset = bench.simulation.get("onset_day", SimulationConfig.onset_day)
+    onset = bench.simulation.get("onset_day", _default("onset_day"))
     results = []
     for strength in strengths:
         runs = [bench.run(bench.config("data_drift", seed, data_drift_strength=strength),
@@ -487,8 +490,8 @@ def print_sweep(alarms: FalseAlarms, power: list[Power], settings: MonitoringSet
 
 def concept_drift(bench: Bench, seeds: Sequence[int], days: int, rows: list[list[Any]]
                   ) -> dict[str, Any]:
-    onset = bench.simulation.get("onset_day", SimulationConfig.onset_day)
-    delay = bench.simulation.get("label_delay_days", SimulationConfig.label_delay_days)
+    onset = bench.simulation.get("onset_day", _default("onset_day"))
+    delay = bench.simulation.get("label_delay_days", _default("label_delay_days"))
     runs = [bench.run(bench.config("concept_drift", seed), range(1, days + 1))
             for seed in seeds]
     post = [d for run in runs for d in run if d.drifting]
@@ -523,11 +526,11 @@ def concept_drift(bench: Bench, seeds: Sequence[int], days: int, rows: list[list
               f"{median(auc) if auc else float('nan'):>9.3f} {flagged:>8.0%}")
         rows += [["concept", "median_live_roc_auc", day, median(auc) if auc else ""],
                  ["concept", "degraded_rate", day, flagged]]
-    requests = bench.simulation.get("requests_per_day", SimulationConfig.requests_per_day)
+    requests = bench.simulation.get("requests_per_day", _default("requests_per_day"))
     verdict_day = next((day for day, today in by_day.items()
                         if median(d.performance.labelled_rows for d in today)
                         >= bench.settings.min_labels), None)
-    baseline = bench.champion.deployed["baseline"]["roc_auc"]
+    baseline = bench.champion.deployed.baseline["roc_auc"]
     print(f"\n(* = after onset; training-time ROC-AUC {baseline:.3f}, degraded when more "
           f"than {bench.settings.max_roc_auc_drop} below)")
     print(f"min_labels = {bench.settings.min_labels}: the first performance verdict comes on day "
@@ -550,7 +553,7 @@ def concept_drift(bench: Bench, seeds: Sequence[int], days: int, rows: list[list
 # 4. Monitoring at scale ------------------------------------------------------------------------
 
 
-READ_WINDOW = "read window (answered_between + production_frame)"
+READ_WINDOW = "read window (answered_between + log_frame)"
 DRIFT_REPORT = "drift report (Evidently, project metrics)"
 DRIFT_FIGURES = "drift_figures (report.as_dict)"
 PRESET = "baseline: DataDriftPreset() report + as_dict"
@@ -561,7 +564,6 @@ def _monitor_once(bench: Bench, log: Any, start: datetime, end: datetime,
     """The monitoring pipeline's computation on the log's window, each stage timed into
     ``stages``; then the baseline preset on the same frames."""
     from churnops.validation import build_feature_suite, validate
-    from steps.monitoring.production import production_frame
 
     champion, settings = bench.champion, bench.settings
 
@@ -571,16 +573,16 @@ def _monitor_once(bench: Bench, log: Any, start: datetime, end: datetime,
         stages[name].append(time.perf_counter() - started)
         return result
 
-    current = timed(READ_WINDOW, lambda: production_frame(
+    current = timed(READ_WINDOW, lambda: log_frame(
         log.answered_between(start, end, champion.version)))
-    labelled = timed("read outcomes (outcomes_between + production_frame)",
-                     lambda: production_frame(log.outcomes_between(start, end,
+    labelled = timed("read outcomes (outcomes_between + log_frame)",
+                     lambda: log_frame(log.outcomes_between(start, end,
                                                                    champion.version)))
     metrics = [m.to_evidently_metric() for m in drift_metrics(settings)]
     report = timed(DRIFT_REPORT, lambda: evidently_report(champion.training, current, metrics))
     drift = timed(DRIFT_FIGURES, lambda: drift_figures(report.as_dict(), len(current)))
     performance = timed("live_performance", lambda: live_performance(
-        labelled, champion.deployed["threshold"], champion.deployed["baseline"],
+        labelled, champion.deployed.threshold, champion.deployed.baseline,
         bench.business))
     suite = timed("GX feature suite", lambda: validate(
         current[list(schema.FEATURE_NAMES)], build_feature_suite()))
@@ -602,7 +604,7 @@ def monitoring_at_scale(bench: Bench, n_rows: int, rows: list[list[Any]],
     log = InferenceLog(f"sqlite:///{workdir / 'inference_log.db'}")
     try:
         driver = LogDriver(log, champion.score, champion.version,
-                           champion.deployed["threshold"])
+                           champion.deployed.threshold)
         # One day of n_rows requests whose outcomes arrive the same day: the window and its
         # labelled rows are the same requests.
         config = bench.config("none", 0, requests_per_day=n_rows, label_delay_days=0)
@@ -745,10 +747,10 @@ def main() -> None:
     seeds = list(range(args.seeds))
     strengths = [float(s) for s in args.strengths.split(",")]
     default_strength = float(simulation.get("data_drift_strength",
-                                            SimulationConfig.data_drift_strength))
+                                            _default("data_drift_strength")))
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[list[Any]] = []
-    print(f"churn-model v{champion.version} (run {champion.deployed['training_run']}); daily "
+    print(f"churn-model v{champion.version} (run {champion.deployed.zenml_model_version}); daily "
           f"reference: holdout, {len(champion.holdout):,} rows")
     print(f"settings: {settings.model_dump(exclude={'business', 'alert_webhook'})}")
     print(f"simulation: {simulation}; label window {loop.label_window_days} days; "

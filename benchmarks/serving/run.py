@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,26 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from churnops import CHAMPION_ALIAS, REGISTERED_MODEL_NAME, data, paths, schema  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{process.args[:4]} exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{url} did not come up within {timeout:.0f} s")
+from ops.processes import free_port, server_process  # noqa: E402
 
 
 def measure(send, payloads: list, concurrency: int) -> dict[str, float]:
@@ -110,30 +89,23 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="churnops-bench-"))
     suite = MlflowClient(tracking_uri).download_artifacts(
         champion.run_id, "validation/feature_suite.json", str(workdir))
-    processes = []
-    try:
-        model_server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m",
-             f"models:/{REGISTERED_MODEL_NAME}@{CHAMPION_ALIAS}", "--env-manager", "local",
-             "-h", "127.0.0.1", "-p", str(model_port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        processes.append(model_server)
-        wait_until_up(f"http://127.0.0.1:{model_port}/health", model_server)
-        service_env = {
-            **env,
-            "CHURNOPS_MODEL_ENDPOINT": f"http://127.0.0.1:{model_port}/invocations",
-            "CHURNOPS_MODEL_VERSION": str(champion.version),
-            "CHURNOPS_MODEL_THRESHOLD": champion.tags["decision_threshold"],
-            "CHURNOPS_VALIDATION_SUITE": suite,
-            "CHURNOPS_INFERENCE_LOG_URL": f"sqlite:///{workdir / 'inference_log.db'}",
-        }
-        service = subprocess.Popen(
-            [sys.executable, str(ROOT / "run.py"), "--serve", "--host", "127.0.0.1",
-             "--port", str(service_port)],
-            env=service_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        processes.append(service)
-        wait_until_up(f"http://127.0.0.1:{service_port}/ready", service)
-
+    model_command = [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m",
+                     f"models:/{REGISTERED_MODEL_NAME}@{CHAMPION_ALIAS}", "--env-manager",
+                     "local", "-h", "127.0.0.1", "-p", str(model_port)]
+    service_env = {
+        **env,
+        "CHURNOPS_MODEL_ENDPOINT": f"http://127.0.0.1:{model_port}/invocations",
+        "CHURNOPS_MODEL_VERSION": str(champion.version),
+        "CHURNOPS_MODEL_THRESHOLD": champion.tags["decision_threshold"],
+        "CHURNOPS_VALIDATION_SUITE": suite,
+        "CHURNOPS_INFERENCE_LOG_URL": f"sqlite:///{workdir / 'inference_log.db'}",
+    }
+    service_command = [sys.executable, "-m", "serving.server", "--host", "127.0.0.1",
+                       "--port", str(service_port)]
+    with server_process(model_command, f"http://127.0.0.1:{model_port}/health",
+                        workdir / "model-server.log", 180, env=env), \
+            server_process(service_command, f"http://127.0.0.1:{service_port}/ready",
+                           workdir / "service.log", 180, env=service_env, cwd=ROOT):
         predict = f"http://127.0.0.1:{service_port}/predict"
         invocations = f"http://127.0.0.1:{model_port}/invocations"
         columns = list(schema.FEATURE_NAMES)
@@ -153,10 +125,6 @@ def main() -> None:
             "bare model server /invocations": measure(to_model, features[args.warmup:],
                                                       args.concurrency),
         }
-    finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=30)
 
     service_r, bare_r = results.values()
     print(f"\n{args.requests} requests per target, concurrency {args.concurrency}, "

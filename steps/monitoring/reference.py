@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
 from zenml import step
-from zenml.client import Client
 
-from churnops import REGISTERED_MODEL_NAME, schema
+from churnops import REGISTERED_MODEL_NAME, registry, schema
 from churnops.deployment import read_live
 from churnops.inference_log import PREDICTION
+from churnops.modeling.evaluation import Evaluation
 from churnops.monitoring import DeployedModel
-from stacks.access import active_model_registry
+from stacks.access import mlflow_client, model_version_of
 
 logger = logging.getLogger(__name__)
 
@@ -24,43 +23,36 @@ logger = logging.getLogger(__name__)
 def load_reference_data(model_version: str | None = None) -> tuple[
     Annotated[pd.DataFrame, "reference_data"], Annotated[DeployedModel, "deployed_model"]
 ]:
-    """The holdout set of the deployed version's training run, with its predictions.
+    """The holdout set of the deployed version, with its predictions.
 
     The version is ``model_version``, else the live deployment's primary, else the
-    registry's champion. The holdout comes from the training run's ``holdout_set``
-    artifact: data the model was evaluated on but never fitted, so its predictions are an
-    unbiased reference for prediction drift.
+    registry's champion. Its holdout and evaluation are the artifacts linked to its ZenML
+    model version: data the model was evaluated on but never fitted, so its predictions
+    are an unbiased reference for prediction drift.
     """
     import mlflow
 
-    registry = active_model_registry()
-    client = registry.mlflow_client
-    version = model_version or _deployed_version() or client.get_model_version_by_alias(
-        REGISTERED_MODEL_NAME, "champion").version
-    tags = client.get_model_version(REGISTERED_MODEL_NAME, str(version)).tags
-    run = Client().get_pipeline_run(tags["zenml_run_name"])
-    holdout = run.steps["split_dataset"].outputs["holdout_set"][0].load()
+    client = mlflow_client()
+    version = str(model_version or _deployed_version() or registry.champion_version(
+        client).version)
+    mirror = model_version_of(version)
+    holdout = mirror.get_artifact("holdout_set").load()
+    evaluation: Evaluation = mirror.get_artifact("holdout_evaluation").load()
     model = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL_NAME}/{version}")
     reference = with_predictions(holdout, model)
-    logger.info("Reference: churn-model v%s, holdout of run %s (%d rows).",
-                version, run.name, len(reference))
-    return reference, deployed_model_figures(str(version), tags, run)
+    logger.info("Reference: churn-model v%s, the holdout of ZenML model version %s "
+                "(%d rows).", version, mirror.name, len(reference))
+    deployed = DeployedModel(
+        version=version, threshold=evaluation.threshold, zenml_model_version=mirror.name,
+        baseline={"roc_auc": evaluation.roc_auc, "recall": evaluation.recall,
+                  "business_value_per_customer": evaluation.business_value_per_customer})
+    return reference, deployed
 
 
 def with_predictions(frame: pd.DataFrame, model: Any) -> pd.DataFrame:
     """``frame``'s features with the pyfunc ``model``'s p(churn) in the ``prediction`` column."""
     features = frame[list(schema.FEATURE_NAMES)]
     return features.assign(**{PREDICTION: _churn_probability(model.predict(features))})
-
-
-def deployed_model_figures(version: str, tags: Mapping[str, str], run: Any) -> DeployedModel:
-    """What monitoring needs to know of a version: its decision threshold and the holdout
-    figures of its training ``run`` (the ZenML run named by its ``zenml_run_name`` tag)."""
-    evaluation = run.steps["evaluate_on_holdout"].outputs["holdout_evaluation"][0].load()
-    return DeployedModel(
-        version=version, threshold=float(tags["decision_threshold"]), training_run=run.name,
-        baseline={"roc_auc": evaluation.roc_auc, "recall": evaluation.recall,
-                  "business_value_per_customer": evaluation.business_value_per_customer})
 
 
 def _deployed_version() -> str | None:

@@ -11,7 +11,7 @@ from churnops import REGISTERED_MODEL_NAME, data, registry, schema
 from churnops.modeling.evaluation import Evaluation, evaluate
 from churnops.promotion import GateResult, judge
 from churnops.settings import TrainingSettings
-from stacks.access import mlflow_client
+from stacks.access import mirror_champion, mlflow_client
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ def promotion_gate(
     previous = str(champion.version) if champion else None
     if decision.promote and promote:
         registry.set_champion(client, model_version, "promoted", decision.summary)
+        mirror_champion(model_version)
     elif decision.promote:
         registry.record(client, registry.HistoryEvent(
             "approved", model_version, previous, f"{decision.summary}; canary next"))

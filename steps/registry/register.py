@@ -3,13 +3,13 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from zenml import get_step_context, step
+from zenml import get_step_context, log_metadata, step
 from zenml.model_registries.base_model_registry import ModelRegistryModelMetadata
 
 from churnops import REGISTERED_MODEL_NAME
 from churnops.modeling.evaluation import Evaluation
-from churnops.registry import FEATURE_SUITE_PATH
-from stacks.access import active_model_registry
+from churnops.registry import FEATURE_SUITE_PATH, THRESHOLD_TAG, ZENML_VERSION_TAG
+from stacks.access import active_model_registry, linked_artifacts
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,11 @@ logger = logging.getLogger(__name__)
 def register_model_version(
     mlflow_run_id: str, model_uri: str, holdout_evaluation: Evaluation, data_version: str
 ) -> Annotated[str, "model_version"]:
-    """Register the logged model as a new version of ``churn-model`` in the stack's registry."""
+    """Register the logged model as a new version of ``churn-model`` in the stack's registry.
+
+    The registry (MLflow) is the registry of record. The run's ZenML model version mirrors
+    it: each names the other, and the run's metadata lists the artifacts it came from.
+    """
     registry = active_model_registry()
     context = get_step_context()
     version = registry.register_model_version(
@@ -31,13 +35,23 @@ def register_model_version(
             zenml_run_name=context.pipeline_run.name,
         ),
     )
-    client = registry.mlflow_client
-    for key, value in {
-        "decision_threshold": holdout_evaluation.threshold,
+    mirror = context.model_version
+    tags = {
+        THRESHOLD_TAG: holdout_evaluation.threshold,
         "test_roc_auc": holdout_evaluation.roc_auc,
         "data_version": data_version,
         "validation_suite": f"runs:/{mlflow_run_id}/{FEATURE_SUITE_PATH}",
-    }.items():
-        client.set_model_version_tag(REGISTERED_MODEL_NAME, version.version, key, str(value))
+        **({ZENML_VERSION_TAG: mirror.id} if mirror else {}),
+    }
+    for key, value in tags.items():
+        registry.mlflow_client.set_model_version_tag(
+            REGISTERED_MODEL_NAME, version.version, key, str(value))
+    if mirror is not None:
+        lineage = {"mlflow_version": str(version.version), "mlflow_run_id": mlflow_run_id,
+                   "zenml_model_version": mirror.name, "data_version": data_version,
+                   "training_artifacts": linked_artifacts(mirror.id)}
+        log_metadata({REGISTERED_MODEL_NAME: lineage}, infer_model=True)
+        log_metadata({REGISTERED_MODEL_NAME: lineage},
+                     run_id_name_or_prefix=context.pipeline_run.id)
     logger.info("Registered %s version %s.", REGISTERED_MODEL_NAME, version.version)
     return str(version.version)

@@ -5,45 +5,29 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 import pandas as pd
 from zenml import step
-from zenml.client import Client
 
-from churnops import REGISTERED_MODEL_NAME, paths, schema
+from churnops import paths, registry, schema
 from churnops.features import EVENT_TIMESTAMP
 from churnops.inference_log import LABEL, InferenceLogReader, log_frame
 from churnops.settings import RetrainingPolicy
-from stacks.access import mlflow_client
+from stacks.access import mlflow_client, training_artifact
 
 logger = logging.getLogger(__name__)
-
-TRAINING_FRAME = "training_frame"
-"""The artifact name of a version's full labelled training data, in every training run."""
-
 
 @step(enable_cache=False)
 def load_reference_frame(model_version: str | None = None) -> Annotated[
     pd.DataFrame, "reference_frame"
 ]:
-    """The ``training_frame`` artifact of the run that trained the champion (or a version)."""
-    client = mlflow_client()
-    version = model_version or client.get_model_version_by_alias(
-        REGISTERED_MODEL_NAME, "champion").version
-    run_name = client.get_model_version(REGISTERED_MODEL_NAME, str(version)).tags[
-        "zenml_run_name"]
-    frame = training_frame(Client().get_pipeline_run(run_name))
-    logger.info("Reference: %d rows from run %s (v%s).", len(frame), run_name, version)
+    """The training frame of the champion (or a version): the artifact linked to its ZenML
+    model version."""
+    version = str(model_version or registry.champion_version(mlflow_client()).version)
+    frame = training_artifact(version, "training_frame")
+    logger.info("Reference: %d rows, the training frame of v%s.", len(frame), version)
     return frame
-
-
-def training_frame(run: Any) -> pd.DataFrame:
-    """The ``training_frame`` artifact of a ZenML training (or retraining) run."""
-    for step_run in run.steps.values():
-        if TRAINING_FRAME in step_run.outputs:
-            return step_run.outputs[TRAINING_FRAME][0].load()
-    raise RuntimeError(f"Run {run.name} has no '{TRAINING_FRAME}' artifact.")
 
 
 @step(enable_cache=False)

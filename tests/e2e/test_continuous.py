@@ -6,6 +6,8 @@ pipeline decides, and a retraining goes through the gate and a canary deployment
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import pandas as pd
@@ -21,13 +23,11 @@ COLUMNS = {"day", "drift_detected", "performance_degraded", "action", "live_mode
 
 @pytest.fixture(scope="module")
 def loop(training_run, zenml_client, tmp_path_factory):
-    """Run ``run.py --pipeline continuous`` in this process; returns (timeline, output).
+    """Run ``run.py loop`` in this process; returns (timeline, output).
 
     The loop promotes retrained versions; the champion is given back afterwards, so the
     other tests find the session's trained model where they expect it.
     """
-    from click.testing import CliRunner
-
     import run
     from churnops import registry
 
@@ -37,16 +37,18 @@ def loop(training_run, zenml_client, tmp_path_factory):
 
     def run_loop(scenario: str, days: int) -> tuple[pd.DataFrame, str]:
         csv = folder / f"{scenario}.csv"
-        result = CliRunner().invoke(run.main, [
-            "--pipeline", "continuous", "--days", str(days), "--scenario", scenario,
-            "--seed", "3", "--config", str(TEST_CONFIGS / "continuous.yaml"),
-            "--timeline-out", str(csv)], catch_exceptions=False)
-        assert result.exit_code == 0, result.output
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            code = run.main(["loop", "--days", str(days), "--scenario", scenario, "--seed",
+                             "3", "--config", str(TEST_CONFIGS / "continuous.yaml"),
+                             "--timeline-out", str(csv)])
+        output = printed.getvalue()
+        assert code == 0, output
         assert Path(csv.with_suffix(".png")).stat().st_size > 10_000
         timeline = pd.read_csv(csv)
         assert COLUMNS <= set(timeline.columns) and list(timeline["day"]) == list(
             range(1, days + 1))
-        return timeline, result.output
+        return timeline, output
 
     yield run_loop
     if registry.champion_version(mlflow_client).version != before:

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from churnops import CHAMPION_ALIAS, REGISTERED_MODEL_NAME, paths, registry
+from churnops.promotion import GateResult
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +37,7 @@ def _mlflow_run(client, zenml_run):
     return client.get_run(run_id)
 
 
-def _decision(zenml_run) -> dict:
+def _decision(zenml_run) -> GateResult:
     return zenml_run.steps["promotion_gate"].outputs["promotion_decision"][0].load()
 
 
@@ -44,7 +45,7 @@ def test_first_run_trains_registers_and_promotes(training_run, mlflow_client) ->
     assert training_run.status.value == "completed"
     champion = mlflow_client.get_model_version_by_alias(REGISTERED_MODEL_NAME, CHAMPION_ALIAS)
     decision = _decision(training_run)
-    assert decision["promoted"] and decision["champion_after"] == str(champion.version)
+    assert decision.promoted and decision.champion_after == str(champion.version)
 
     run = _mlflow_run(mlflow_client, training_run)
     assert run.data.metrics["cv_roc_auc"] >= 0.84
@@ -103,11 +104,11 @@ def test_second_run_is_identical_and_keeps_the_champion(training_run, mlflow_cli
     for step in CACHEABLE_STEPS:
         assert second.steps[step].status.value == "cached", step
     decision = _decision(second)
-    assert not decision["promoted"]
-    assert "less than the required margin" in " ".join(decision["reasons"])
+    assert not decision.promoted
+    assert "less than the required margin" in " ".join(decision.reasons)
     assert mlflow_client.get_model_version_by_alias(
         REGISTERED_MODEL_NAME, CHAMPION_ALIAS).version == champion_before
-    version = mlflow_client.get_model_version(REGISTERED_MODEL_NAME, decision["model_version"])
+    version = mlflow_client.get_model_version(REGISTERED_MODEL_NAME, decision.model_version)
     assert version.tags["gate.decision"] == "rejected"
 
 
@@ -118,13 +119,13 @@ def test_weakened_challenger_is_registered_but_not_promoted(training_run, mlflow
     weak = _run("training-weak.yaml")
 
     decision = _decision(weak)
-    assert not decision["promoted"]
-    assert decision["challenger_roc_auc"] < decision["champion_roc_auc"]
-    assert mlflow_client.get_model_version(REGISTERED_MODEL_NAME, decision["model_version"])
+    assert not decision.promoted
+    assert decision.challenger_roc_auc < decision.champion_roc_auc
+    assert mlflow_client.get_model_version(REGISTERED_MODEL_NAME, decision.model_version)
     assert mlflow_client.get_model_version_by_alias(
         REGISTERED_MODEL_NAME, CHAMPION_ALIAS).version == champion_before
     last = registry.history(mlflow_client)[-1]
-    assert (last.event, last.version) == ("rejected", decision["model_version"])
+    assert (last.event, last.version) == ("rejected", decision.model_version)
     assert "below the floor" in last.reason or "less than the required margin" in last.reason
 
 
@@ -174,25 +175,39 @@ def test_corrupted_data_stops_the_pipeline_and_leaves_the_registry_alone(
         f"name='{REGISTERED_MODEL_NAME}'")) == versions_before
 
 
-def test_cli_history_promote_and_rollback(training_run, mlflow_client) -> None:
-    from click.testing import CliRunner
-
+def test_cli_history_promote_and_rollback(training_run, mlflow_client, zenml_client,
+                                         capsys) -> None:
     from run import main
 
     champion = str(mlflow_client.get_model_version_by_alias(
         REGISTERED_MODEL_NAME, CHAMPION_ALIAS).version)
     latest = str(max(int(v.version) for v in mlflow_client.search_model_versions(
         f"name='{REGISTERED_MODEL_NAME}'")))
-    runner = CliRunner()
 
-    promoted = runner.invoke(main, ["--promote", latest])
-    assert promoted.exit_code == 0, promoted.output
-    assert f"v{latest} is now @champion" in promoted.output
-    rolled_back = runner.invoke(main, ["--rollback"])
-    assert rolled_back.exit_code == 0, rolled_back.output
+    assert main(["model", "promote", latest]) == 0
+    assert f"v{latest} is now @champion" in capsys.readouterr().out
+    # The ZenML model version mirroring the champion follows the alias.
+    mirror = mlflow_client.get_model_version(REGISTERED_MODEL_NAME, latest).tags[
+        "zenml_model_version_id"]
+    assert zenml_client.get_model_version(REGISTERED_MODEL_NAME, mirror).stage == "production"
+    assert main(["--rollback"]) == 0  # a flag of earlier releases: works, and says the new form
+    captured = capsys.readouterr()
+    assert "`run.py model rollback`" in captured.err and "@champion again" in captured.out
     assert str(mlflow_client.get_model_version_by_alias(
         REGISTERED_MODEL_NAME, CHAMPION_ALIAS).version) == champion
-    history = runner.invoke(main, ["--history"])
-    assert history.exit_code == 0
+    assert main(["model", "history"]) == 0
+    history = capsys.readouterr().out
     for event in ("promoted", "manual_promote", "rollback"):
-        assert event in history.output
+        assert event in history
+
+
+def test_cli_expected_failures_are_one_line_with_the_next_command(capsys) -> None:
+    from run import main
+
+    assert main(["model", "promote", "999"]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["error: churn-model has no version 999.",
+                                "next:  python run.py model history"]
+    assert "Traceback" not in err
+    assert main(["-v", "model", "promote", "999"]) == 1
+    assert "Traceback" in capsys.readouterr().err  # -v shows it

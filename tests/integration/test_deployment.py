@@ -1,7 +1,8 @@
 """The deployment pipeline on the local stack: real MLflow model servers on 127.0.0.1.
 
 The tests run in file order and share the servers they start: a basic deployment of the
-champion, a canary beside it, a canary whose smoke test fails, a rollback and a promotion.
+champion as the primary, a canary beside it, a canary whose smoke test fails, a rollback and
+a promotion.
 Every server is deleted at the end of the module.
 """
 
@@ -17,15 +18,10 @@ import numpy as np
 import pytest
 import requests
 
-from churnops import REGISTERED_MODEL_NAME, registry, schema, tracking
-from churnops.deployment import (
-    DeploymentHistory,
-    LiveDeployment,
-    deployment_dir,
-    live_deployment_path,
-    read_live,
-)
+from churnops import REGISTERED_MODEL_NAME, paths, registry, schema, tracking
+from churnops.deployment import DeploymentHistory, LiveDeployment, live_deployment_path, read_live
 from churnops.protocols import MLflowProtocol
+from churnops.settings import run_config
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +46,7 @@ def deployer(training_run, zenml_client) -> Iterator:
     yield model_deployer
     for service in model_deployer.find_model_server():
         model_deployer.delete_model_server(service.uuid, timeout=30, force=True)
-    shutil.rmtree(deployment_dir(), ignore_errors=True)
+    shutil.rmtree(live_deployment_path().parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +56,10 @@ def versions() -> dict[str, str]:
 
 
 def deploy(**overrides) -> LiveDeployment:
-    from pipelines.deployment import build_run_config, deployment_pipeline
+    from pipelines.deployment import deployment_pipeline
 
-    deployment_pipeline.with_options(**build_run_config(**overrides))()
+    config = run_config(paths.CONFIG_DIR / "deployment.yaml", overrides)
+    deployment_pipeline.with_options(**config)()
     return read_live()
 
 
@@ -88,49 +85,49 @@ def predict(endpoint: str, customers) -> np.ndarray:
 
 
 def test_basic_deployment_serves_the_champion(deployer, mlflow_client, clean_customers):
-    from steps.deployment.commands import status
+    from ops.deployment import status
 
     live = deploy()
     version = champion(mlflow_client)
     assert live.strategy == "basic" and live.candidate is None
-    assert live.champion.version == version
-    assert live.champion.endpoint.startswith("http://127.0.0.1:")
-    assert live.champion.endpoint.endswith("/invocations")
-    assert live.champion.validation_suite["name"] == "churn_features"
+    assert live.primary.version == version
+    assert live.primary.endpoint.startswith("http://127.0.0.1:")
+    assert live.primary.endpoint.endswith("/invocations")
+    assert live.primary.validation_suite["name"] == "churn_features"
     tags = mlflow_client.get_model_version(REGISTERED_MODEL_NAME, version).tags
-    assert live.champion.threshold == float(tags["decision_threshold"])
+    assert live.primary.threshold == float(tags["decision_threshold"])
 
     customers = clean_customers.head(3)
     model = mlflow.sklearn.load_model(f"models:/{REGISTERED_MODEL_NAME}/{version}")
     expected = model.predict_proba(customers[list(schema.FEATURE_NAMES)])
-    np.testing.assert_allclose(predict(live.champion.endpoint, customers), expected, rtol=1e-9)
+    np.testing.assert_allclose(predict(live.primary.endpoint, customers), expected, rtol=1e-9)
 
     assert f"churn-model v{version}" in status() and "[running]" in status()
     assert DeploymentHistory().events()[-1].event == "deployed"
 
 
-def test_canary_runs_the_candidate_beside_the_champion(deployer, mlflow_client, versions):
+def test_canary_runs_the_candidate_beside_the_primary(deployer, mlflow_client, versions):
     before = read_live()
-    source = mlflow_client.get_model_version(REGISTERED_MODEL_NAME, before.champion.version)
-    candidate = register_like(mlflow_client, before.champion.version,
+    source = mlflow_client.get_model_version(REGISTERED_MODEL_NAME, before.primary.version)
+    candidate = register_like(mlflow_client, before.primary.version,
                               source.source, source.run_id)
     versions["candidate"] = candidate
 
     live = deploy(strategy="canary", canary_share=0.2)  # the newest non-champion version
 
     assert (live.strategy, live.canary_share) == ("canary", 0.2)
-    assert live.champion == before.champion  # the same server, reused
+    assert live.primary == before.primary  # the same server, reused
     assert live.candidate.version == candidate
-    assert live.candidate.endpoint != live.champion.endpoint
+    assert live.candidate.endpoint != live.primary.endpoint
     assert live.bounds.model_dump() == {"max_error_rate": 0.05, "min_agreement": 0.8,
                                         "min_requests": 50}
-    for endpoint in live.endpoints():
-        assert requests.get(endpoint.endpoint.replace("invocations", "ping"), timeout=5).ok
+    for model in live.models():
+        assert requests.get(model.endpoint.replace("invocations", "ping"), timeout=5).ok
 
 
 @pytest.mark.filterwarnings("ignore:Add type hints")
 def test_the_service_routes_by_the_published_deployment(deployer, tmp_path) -> None:
-    """The service reads the live.json the pipeline wrote: champion and canary both answer."""
+    """The service reads the live.json the pipeline wrote: primary and canary both answer."""
     from tests.serving_fixtures import running_service, service_settings
 
     live = read_live()
@@ -141,7 +138,7 @@ def test_the_service_routes_by_the_published_deployment(deployer, tmp_path) -> N
 
     assert all(answer.status_code == 200 for answer in answers)
     served = {(a.json()["variant"], a.json()["model_version"]) for a in answers}
-    assert served == {("champion", live.champion.version), ("canary", live.candidate.version)}
+    assert served == {("primary", live.primary.version), ("canary", live.candidate.version)}
 
 
 def test_failed_smoke_test_leaves_the_live_deployment_alone(
@@ -162,8 +159,8 @@ def test_failed_smoke_test_leaves_the_live_deployment_alone(
         deploy(strategy="canary", model_version=broken)
 
     assert live_deployment_path().read_bytes() == live_before
-    for endpoint in before.endpoints():
-        assert predict(endpoint.endpoint, clean_customers.head(2)).shape == (2, 2)
+    for model in before.models():
+        assert predict(model.endpoint, clean_customers.head(2)).shape == (2, 2)
     event = DeploymentHistory().events()[-1]
     assert (event.event, event.candidate) == ("failed", broken)
     assert "HTTP" in event.reason
@@ -174,14 +171,14 @@ def test_failed_smoke_test_leaves_the_live_deployment_alone(
     assert "publish_live_deployment" not in run.steps
 
 
-def test_rollback_returns_all_traffic_to_the_champion(deployer):
-    from steps.deployment.commands import rollback_canary
+def test_rollback_returns_all_traffic_to_the_primary(deployer):
+    from ops.deployment import rollback_candidate
 
     before = read_live()
-    live = rollback_canary("agreement too low")
+    live = rollback_candidate("agreement too low")
 
     assert read_live() == live
-    assert (live.strategy, live.candidate, live.champion) == ("basic", None, before.champion)
+    assert (live.strategy, live.candidate, live.primary) == ("basic", None, before.primary)
     assert live.rollback.reason == "agreement too low"
     assert live.rollback.version == before.candidate.version
     assert not deployer.find_model_server(service_name=f"zenml-churn-model-v"
@@ -192,37 +189,38 @@ def test_rollback_returns_all_traffic_to_the_champion(deployer):
 def test_promoting_the_canary_moves_the_alias_and_the_traffic(
     deployer, mlflow_client, versions
 ):
-    from steps.deployment.commands import promote_canary, status
+    from ops.deployment import promote_candidate, status
 
-    old = read_live().champion
+    old = read_live().primary
     candidate = versions["candidate"]
     deploy(strategy="canary", model_version=candidate, canary_share=0.5)
     canary = read_live()
 
-    live = promote_canary()
+    live = promote_candidate()
 
     assert champion(mlflow_client) == candidate
     assert registry.history(mlflow_client)[-1].event == "manual_promote"
     assert read_live() == live
     assert (live.strategy, live.candidate) == ("basic", None)
-    assert live.champion == canary.candidate  # its server keeps serving
+    assert live.primary == canary.candidate  # its server keeps serving
     assert deployer.find_model_server(service_uuid=UUID(old.service_id)) == []
     assert "traffic 100 %" in status()
     assert DeploymentHistory().events()[-1].event == "promoted"
 
 
 def test_nothing_to_promote_or_roll_back_without_a_candidate(deployer):
-    from steps.deployment.commands import promote_canary, rollback_canary
+    from ops.deployment import NoCandidateError, promote_candidate, rollback_candidate
 
-    for command in (promote_canary, rollback_canary):
-        with pytest.raises(RuntimeError, match="no shadow or canary deployment"):
+    for command in (promote_candidate, rollback_candidate):
+        with pytest.raises(NoCandidateError, match="no shadow or canary is live"):
             command()
 
 
 def test_run_config_overrides_reach_the_pipeline() -> None:
-    from pipelines.deployment import build_run_config, deployment_pipeline
+    from pipelines.deployment import deployment_pipeline
 
-    config = build_run_config(strategy="shadow", model_version="2")
+    config = run_config(paths.CONFIG_DIR / "deployment.yaml",
+                        {"strategy": "shadow", "model_version": "2"})
     configured = deployment_pipeline.with_options(**config)
     assert configured.configuration.parameters["strategy"] == "shadow"
     assert configured.configuration.parameters["model_version"] == "2"

@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from data.simulator import LogDriver, Simulation, SimulationConfig, TrafficSimulator
 
 from churnops import REGISTERED_MODEL_NAME, paths
-from churnops.monitoring import MonitoringSettings
+from churnops.monitoring import MonitoringDecision
+from churnops.settings import MonitoringSettings, SimulationSettings
 from serving.inference_log import InferenceLog
+from simulation.traffic import LogDriver, Simulation, TrafficSimulator
 
 pytestmark = pytest.mark.slow
 
@@ -58,8 +59,8 @@ def scorer(champion, zenml_client):
 def simulate(log: InferenceLog, scorer, champion, clean_customers, scenario: str,
              days: tuple[int, ...], label_delay_days: int = 0) -> Window:
     """Log the given days of a scenario (drift from day 4), outcomes after the delay."""
-    config = SimulationConfig(scenario=scenario, onset_day=4, seed=11,
-                              label_delay_days=label_delay_days)
+    config = SimulationSettings(scenario=scenario, onset_day=4, seed=11,
+                                label_delay_days=label_delay_days)
     driver = LogDriver(log, scorer, champion.version, champion.threshold)
     simulation = Simulation(TrafficSimulator(clean_customers, config), driver)
     start = datetime.now(UTC)
@@ -68,7 +69,8 @@ def simulate(log: InferenceLog, scorer, champion, clean_customers, scenario: str
     return Window(start, datetime.now(UTC))
 
 
-def monitor(zenml_client, log_url: str, champion, window: Window) -> tuple[dict, object]:
+def monitor(zenml_client, log_url: str, champion, window: Window
+            ) -> tuple[MonitoringDecision, object]:
     from pipelines.monitoring import monitoring_pipeline
 
     run = monitoring_pipeline.with_options(enable_cache=False)(
@@ -88,14 +90,14 @@ def test_quiet_traffic_then_data_drift(tmp_path: Path, zenml_client, champion, s
     drift_window = simulate(log, scorer, champion, clean_customers, "data_drift", (5,))
 
     quiet, quiet_run = monitor(zenml_client, url, champion, quiet_window)
-    assert quiet["recommended_action"] == "none", quiet["reasons"]
-    assert quiet["figures"]["drift"]["rows"] == 300
-    assert quiet["figures"]["model_version"] == champion.version
+    assert quiet.recommended_action == "none", quiet.reasons
+    assert quiet.drift.rows == 300
+    assert quiet.model_version == champion.version
 
     drifted, run = monitor(zenml_client, url, champion, drift_window)
-    assert drifted["drift_detected"] and drifted["recommended_action"] == "retrain"
-    assert "InternetService" in drifted["figures"]["drift"]["drifted_features"]
-    assert drifted["figures"]["drift"]["prediction_drift"]
+    assert drifted.drift_detected and drifted.recommended_action == "retrain"
+    assert "InternetService" in drifted.drift.drifted_features
+    assert drifted.drift.prediction_drift
 
     # The dashboard shows the Evidently and GX reports; the figures are run metadata.
     report = run.steps["detect_drift"].outputs["drift_report"][0]
@@ -104,6 +106,12 @@ def test_quiet_traffic_then_data_drift(tmp_path: Path, zenml_client, champion, s
     assert validation.load().success and validation.visualizations
     figures = run.run_metadata["monitoring"]
     assert figures["drift_detected"] == 1.0 and figures["drift_share"] >= 0.25
+    decision = run.steps["decide_on_action"].outputs["monitoring_decision"][0]
+    assert decision.run_metadata["recommended_action"] == "retrain"  # typed, in the dashboard
+    # The reference came through the version's lineage: its ZenML model version.
+    deployed = run.steps["load_reference_data"].outputs["deployed_model"][0].load()
+    mirror = zenml_client.get_model_version(REGISTERED_MODEL_NAME, deployed.zenml_model_version)
+    assert mirror.run_metadata[REGISTERED_MODEL_NAME]["mlflow_version"] == champion.version
     assert quiet_run.run_metadata["monitoring"]["drift_detected"] == 0.0
     assert (paths.reports_dir() / "drift_report.html").stat().st_size > 10_000
     log.close()
@@ -117,14 +125,14 @@ def test_concept_drift_shows_in_performance_not_in_inputs(
     after = simulate(log, scorer, champion, clean_customers, "concept_drift", (5, 6))
 
     steady, _ = monitor(zenml_client, url, champion, before)
-    assert steady["figures"]["performance"]["labelled_rows"] == 600
-    assert not steady["performance_degraded"], steady["reasons"]
+    assert steady.performance.labelled_rows == 600
+    assert not steady.performance_degraded, steady.reasons
 
     changed, _ = monitor(zenml_client, url, champion, after)
-    performance = changed["figures"]["performance"]
-    assert not changed["drift_detected"], changed["reasons"]
-    assert changed["performance_degraded"] and changed["recommended_action"] == "retrain"
-    assert performance["roc_auc"] < performance["baseline_roc_auc"] - 0.05
+    performance = changed.performance
+    assert not changed.drift_detected, changed.reasons
+    assert changed.performance_degraded and changed.recommended_action == "retrain"
+    assert performance.roc_auc < performance.baseline_roc_auc - 0.05
     rows = log.outcomes_between(after.start, after.end, champion.version)
     assert len(rows) == 600 and np.mean([r["churned"] for r in rows]) > 0.3
     log.close()
@@ -134,5 +142,5 @@ def test_an_empty_window_gives_no_verdict(tmp_path: Path, zenml_client, champion
     url = f"sqlite:///{tmp_path / 'log.db'}"
     now = datetime.now(UTC)
     decision, _ = monitor(zenml_client, url, champion, Window(now, now))
-    assert decision["recommended_action"] == "none"
-    assert any("no drift verdict" in reason for reason in decision["reasons"])
+    assert decision.recommended_action == "none"
+    assert any("no drift verdict" in reason for reason in decision.reasons)

@@ -42,7 +42,7 @@ def service(tmp_path: Path, champion: Champion, champion_server: ModelServer,
     """A service whose deployment file names the champion server."""
     settings = service_settings(tmp_path)
     write_deployment(settings.deployment_file, LiveDeployment(
-        champion=model_deployment(champion, champion_server.endpoint)))
+        primary=model_deployment(champion, champion_server.endpoint)))
     return start_service(settings)
 
 
@@ -51,7 +51,7 @@ def down_service(tmp_path: Path, champion: Champion, start_service) -> RunningSe
     """A service whose model server is down (a closed port)."""
     settings = service_settings(tmp_path)
     write_deployment(settings.deployment_file, LiveDeployment(
-        champion=model_deployment(champion, closed_endpoint())))
+        primary=model_deployment(champion, closed_endpoint())))
     return start_service(settings)
 
 
@@ -81,7 +81,7 @@ def test_predict_by_id_matches_the_registered_model(service: RunningService, fea
     for answer, probability in zip(answers, expected, strict=True):
         assert answer["decision"] == bool(probability >= champion.threshold)
         assert answer["model_version"] == champion.version
-        assert answer["variant"] == "champion"
+        assert answer["variant"] == "primary"
     rows = _log_rows(service)
     assert {row["request_id"] for row in rows} == {a["request_id"] for a in answers}
     assert all(row["status"] == "ok" and not row["shadow"] for row in rows)
@@ -164,11 +164,11 @@ def test_model_server_down_is_503_logged_and_counted(down_service: RunningServic
     assert "model server" in response.json()["detail"]
     [row] = _log_rows(down_service)
     assert row["status"] == "model_error" and row["probability"] is None and row["error"]
-    assert metric_value(metrics, "churnops_model_server_failures_total", variant="champion") == 1
+    assert metric_value(metrics, "churnops_model_server_failures_total", variant="primary") == 1
     assert metric_value(metrics, "churnops_requests_total",
                         endpoint="/predict", status="503", variant="none") == 1
     assert ready.status_code == 503
-    assert ready.json()["checks"]["model:champion"] != "ok"
+    assert ready.json()["checks"]["model:primary"] != "ok"
     assert ready.json()["checks"]["feature_store"] == "ok"
 
 
@@ -180,13 +180,13 @@ def test_ready_health_and_metrics(service: RunningService) -> None:
         client.post("/predict", json={"customer_id": "0000-NOBODY"})
         metrics = client.get("/metrics").text
     assert ready.status_code == 200, ready.json()
-    assert set(ready.json()["checks"]) == {"deployment", "model:champion", "feature_store",
+    assert set(ready.json()["checks"]) == {"deployment", "model:primary", "feature_store",
                                            "inference_log"}
     assert metric_value(metrics, "churnops_requests_total",
-                        endpoint="/predict", status="200", variant="champion") == 1
+                        endpoint="/predict", status="200", variant="primary") == 1
     assert metric_value(metrics, "churnops_errors_total",
                         endpoint="/predict", kind="unknown_customer") == 1
-    assert metric_value(metrics, "churnops_predicted_probability_count", variant="champion") == 1
+    assert metric_value(metrics, "churnops_predicted_probability_count", variant="primary") == 1
     assert metric_value(metrics, "churnops_request_latency_seconds_count",
                         endpoint="/predict") == 2
 
@@ -233,7 +233,7 @@ def test_api_key(tmp_path: Path, champion: Champion, champion_server: ModelServe
                  start_service) -> None:
     settings = service_settings(tmp_path, api_key="s3cret")
     write_deployment(settings.deployment_file, LiveDeployment(
-        champion=model_deployment(champion, champion_server.endpoint)))
+        primary=model_deployment(champion, champion_server.endpoint)))
     service = start_service(settings)
     body = {"customer_id": EXAMPLE_CUSTOMER_ID}
     with service.client() as client:

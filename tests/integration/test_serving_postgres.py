@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from churnops.deployment import LiveDeployment
-from serving.inference_log import InferenceLog, PredictionRecord
+from churnops.inference_log import PredictionRecord
+from serving.inference_log import InferenceLog
 from tests.serving_fixtures import (
     Champion,
     ModelServer,
@@ -60,7 +61,7 @@ def postgres_log_url() -> Iterator[str]:
 def _record(request_id: str) -> PredictionRecord:
     return PredictionRecord(
         request_id=request_id, customer_id="7590-VHVEG", features={"tenure": 1},
-        model_version="1", variant="champion", probability=0.5, decision=True,
+        model_version="1", variant="primary", probability=0.5, decision=True,
         latency_ms=1.0, status="ok",
     )
 
@@ -88,7 +89,7 @@ def test_concurrent_predictions_each_leave_one_row_on_postgres(
 ) -> None:
     settings = service_settings(tmp_path, inference_log_url=postgres_log_url)
     write_deployment(settings.deployment_file, LiveDeployment(
-        champion=model_deployment(champion, champion_server.endpoint)))
+        primary=model_deployment(champion, champion_server.endpoint)))
     service = start_service(settings)
     ids = clean_customers["customerID"].head(50).tolist()
     with service.client() as client, ThreadPoolExecutor(max_workers=50) as pool:

@@ -36,7 +36,7 @@ def service_process(folder: Path, champion: Champion, endpoint: str
     """``python -m serving.server`` configured by environment variables only."""
     settings = service_settings(folder)
     write_deployment(settings.deployment_file,
-                     LiveDeployment(champion=model_deployment(champion, endpoint)))
+                     LiveDeployment(primary=model_deployment(champion, endpoint)))
     port = free_port()
     env = {**os.environ, "CHURNOPS_DEPLOYMENT_FILE": str(settings.deployment_file),
            "CHURNOPS_INFERENCE_LOG_URL": settings.inference_log_url,
@@ -102,7 +102,7 @@ def test_fuzzed_requests_never_get_a_server_error(
 
     service_config = service_settings(tmp_path)
     write_deployment(service_config.deployment_file, LiveDeployment(
-        champion=model_deployment(champion, champion_server.endpoint)))
+        primary=model_deployment(champion, champion_server.endpoint)))
     service = start_service(service_config)
     schema = schemathesis.openapi.from_url(f"{service.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from churnops import REGISTERED_MODEL_NAME, deployment
-from churnops.deployment import CanaryBounds, LiveDeployment
+from churnops.deployment import LiveDeployment
+from churnops.settings import CanaryBounds
 from serving.api_models import EXAMPLE_CUSTOMER_ID
 from tests.serving_fixtures import (
     Champion,
@@ -25,6 +26,9 @@ from tests.serving_fixtures import (
 )
 
 pytestmark = pytest.mark.slow
+
+CANDIDATE = "candidate"
+"""The candidate's version: the champion's model under another name."""
 
 
 @pytest.fixture(scope="module")
@@ -50,23 +54,23 @@ def _start(tmp_path: Path, start_service, config: LiveDeployment) -> RunningServ
     return start_service(settings)
 
 
-def test_shadow_logs_both_and_answers_with_the_champion(
+def test_shadow_logs_both_and_answers_with_the_primary(
     tmp_path: Path, champion: Champion, champion_server: ModelServer,
     candidate_server: ModelServer, start_service
 ) -> None:
     service = _start(tmp_path, start_service, LiveDeployment(
         strategy="shadow",
-        champion=model_deployment(champion, champion_server.endpoint),
-        candidate=model_deployment(champion, candidate_server.endpoint)))
+        primary=model_deployment(champion, champion_server.endpoint),
+        candidate=model_deployment(champion, candidate_server.endpoint, CANDIDATE)))
     with service.client() as client:
         answers = [client.post("/predict", json={"customer_id": EXAMPLE_CUSTOMER_ID}).json()
                    for _ in range(3)]
-    assert {a["variant"] for a in answers} == {"champion"}
+    assert {a["variant"] for a in answers} == {"primary"}
     rows = _rows(service)
     assert len(rows) == 6
     for answer in answers:
         mine = {bool(r["shadow"]): r for r in rows if r["request_id"] == answer["request_id"]}
-        assert mine[False]["variant"] == "champion" and mine[True]["variant"] == "shadow"
+        assert mine[False]["variant"] == "primary" and mine[True]["variant"] == "shadow"
         assert mine[True]["status"] == "ok"
         assert mine[True]["probability"] == answer["churn_probability"]
 
@@ -76,8 +80,8 @@ def test_a_failing_shadow_never_fails_the_request(
 ) -> None:
     service = _start(tmp_path, start_service, LiveDeployment(
         strategy="shadow",
-        champion=model_deployment(champion, champion_server.endpoint),
-        candidate=model_deployment(champion, closed_endpoint())))
+        primary=model_deployment(champion, champion_server.endpoint),
+        candidate=model_deployment(champion, closed_endpoint(), CANDIDATE)))
     with service.client() as client:
         response = client.post("/predict", json={"customer_id": EXAMPLE_CUSTOMER_ID})
     assert response.status_code == 200
@@ -92,8 +96,8 @@ def test_canary_gets_its_share_of_traffic(
     share, n = 0.25, 400
     service = _start(tmp_path, start_service, LiveDeployment(
         strategy="canary", canary_share=share,
-        champion=model_deployment(champion, champion_server.endpoint),
-        candidate=model_deployment(champion, candidate_server.endpoint)))
+        primary=model_deployment(champion, champion_server.endpoint),
+        candidate=model_deployment(champion, candidate_server.endpoint, CANDIDATE)))
     items = [{"customer_id": EXAMPLE_CUSTOMER_ID}] * 100
     with service.client() as client:
         answers = [a for _ in range(n // 100)
@@ -104,8 +108,8 @@ def test_canary_gets_its_share_of_traffic(
     assert abs(z) < 3.29, f"{canary} of {n} requests went to the canary"
     rows = _rows(service)
     canary_ids = {a["request_id"] for a in answers if a["variant"] == "canary"}
-    shadowed = {r["request_id"] for r in rows if r["shadow"] and r["variant"] == "champion"}
-    assert shadowed == canary_ids  # the champion scores every canary request too
+    shadowed = {r["request_id"] for r in rows if r["shadow"] and r["variant"] == "primary"}
+    assert shadowed == canary_ids  # the primary scores every canary request too
     assert read_live(service).strategy == "canary"  # identical models agree: no rollback
 
 
@@ -119,18 +123,18 @@ def test_a_broken_canary_is_rolled_back(
     bounds = CanaryBounds(max_error_rate=0.1, min_agreement=0.9, min_requests=10)
     service = _start(tmp_path, start_service, LiveDeployment(
         strategy="canary", canary_share=0.5, bounds=bounds,
-        champion=model_deployment(champion, champion_server.endpoint),
-        candidate=model_deployment(champion, closed_endpoint())))
+        primary=model_deployment(champion, champion_server.endpoint),
+        candidate=model_deployment(champion, closed_endpoint(), CANDIDATE)))
     with service.client() as client:
         responses = [client.post("/predict", json={"customer_id": EXAMPLE_CUSTOMER_ID})
                      for _ in range(80)]
         metrics = client.get("/metrics").text
-    assert [r.status_code for r in responses] == [200] * 80  # the champion stood in
-    assert {r.json()["variant"] for r in responses} == {"champion"}
+    assert [r.status_code for r in responses] == [200] * 80  # the primary stood in
+    assert {r.json()["variant"] for r in responses} == {"primary"}
     live = read_live(service)
     assert live.strategy == "basic" and live.candidate is None
     assert live.rollback is not None and "error rate" in live.rollback.reason
-    assert live.champion.endpoint == champion_server.endpoint
+    assert live.primary.endpoint == champion_server.endpoint
     assert metric_value(metrics, "churnops_canary_rollbacks_total") == 1
     failed_canary_calls = [r for r in _rows(service)
                            if r["variant"] == "canary" and r["status"] == "model_error"]

@@ -3,7 +3,7 @@
 Every manifest document is validated against the Kubernetes schemas of
 ``deploy.validate.KUBERNETES_VERSION`` in strict mode. The service's Deployment is checked
 against the service itself: its probes against the app's routes, its environment against
-what ``serving/settings.py`` reads. No cluster and no Docker engine are involved.
+what ``churnops.settings.ServiceSettings`` reads. No cluster and no Docker engine are involved.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import pytest
 import yaml
 
 from churnops import paths
+from churnops.settings import ServiceSettings
 from deploy import validate
 from deploy.validate import Document
-from churnops.settings import ServiceSettings
 
 ROOT = paths.PROJECT_ROOT
 K8S = validate.K8S_DIR
@@ -296,7 +296,7 @@ def test_every_service_variable_is_one_the_settings_read(
     monkeypatch.setenv("CHURNOPS_HOME", str(tmp_path))
     env = _RecordingEnv({})
     ServiceSettings.from_env(env)  # with nothing set, every variable is asked for
-    # ServiceSettings.from_env takes the state folder from churnops.paths, which reads CHURNOPS_HOME.
+    # from_env takes the state folder from churnops.paths, which reads CHURNOPS_HOME.
     assert "CHURNOPS_HOME" in inspect.getsource(paths.state_dir)
     read = env.asked | {"CHURNOPS_HOME"}
     given = set(_env_sources(_service_container()))

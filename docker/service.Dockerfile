@@ -2,7 +2,7 @@
 # The churn prediction service (serving/): FastAPI on port 8080, as a non-root user.
 # Build from the repository root:
 #   docker build -f docker/service.Dockerfile -t ghcr.io/churnops/churnops-service:0.1.0 .
-# Configuration is by CHURNOPS_* environment variables (serving/settings.py).
+# Configuration is by CHURNOPS_* environment variables (churnops/settings.py: ServiceSettings).
 FROM python:3.11.7-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -24,8 +24,7 @@ RUN groupadd --system --gid 10001 churnops \
         --home-dir /var/lib/churnops --shell /usr/sbin/nologin churnops \
     && install -d -o churnops -g churnops /var/lib/churnops
 
-# Only what the service imports (run.py, churnops/, serving/) and the default Feast repo.
-COPY run.py ./
+# Only what the service imports (churnops/, serving/) and the default Feast repo.
 COPY churnops/ churnops/
 COPY serving/ serving/
 COPY feature_repo/ feature_repo/
@@ -34,4 +33,4 @@ USER 10001:10001
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=4)"]
-CMD ["python", "run.py", "--serve", "--host", "0.0.0.0", "--port", "8080"]
+CMD ["python", "-m", "serving.server", "--host", "0.0.0.0", "--port", "8080"]

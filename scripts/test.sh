@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh requirements-dev.txt
+scripts/install-browser.sh
 exec .venv/bin/python -m pytest "$@"

@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from churnops.settings import ServiceSettings
@@ -286,6 +287,7 @@ class MetricsMiddleware:
             return
         start = time.perf_counter()
         code = 500
+        unrouted = dict(scope)  # routing rewrites paths inside mounts
 
         async def send_with_status(message: Message) -> None:
             nonlocal code
@@ -296,17 +298,27 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_with_status)
         finally:
-            self._observe(scope, code, time.perf_counter() - start)
+            self._observe(scope, code, time.perf_counter() - start, unrouted)
 
-    def _observe(self, scope: Scope, code: int, seconds: float) -> None:
-        route = scope.get("route")
-        endpoint = getattr(route, "path", "unmatched")
+    def _observe(self, scope: Scope, code: int, seconds: float, unrouted: Scope) -> None:
+        endpoint = _route_path(scope, unrouted)
         state = scope.get("state") or {}
         self.metrics.requests.labels(endpoint, str(code), state.get("variant", "none")).inc()
         self.metrics.latency.labels(endpoint).observe(seconds)
         if code >= 400:
             kind = state.get("error_kind") or _ERROR_KINDS.get(code, f"http_{code}")
             self.metrics.errors.labels(endpoint, kind).inc()
+
+
+def _route_path(scope: Scope, unrouted: Scope) -> str:
+    """The route template a request matched; FastAPI's own routes (`/openapi.json`,
+    mounts) do not record it in the scope, so those are matched again here."""
+    route = scope.get("route")
+    if route is None and "app" in scope:
+        matches = {match: candidate for candidate in reversed(scope["app"].router.routes)
+                   for match, _ in [candidate.matches(unrouted)] if match is not Match.NONE}
+        route = matches.get(Match.FULL) or matches.get(Match.PARTIAL)
+    return getattr(route, "path", "unmatched")
 
 
 _ERROR_KINDS = {401: "unauthorized", 404: "not_found", 409: "conflict",

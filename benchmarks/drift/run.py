@@ -4,7 +4,7 @@
         [--strengths 0,0.1,...,1.5] [--model-version N] [--sections alarms,power,...]
         [--no-baseline] [--out DIR] [--stattest-threshold P] [--drift-share S] ...
 
-Needs a champion (`python run.py --pipeline training` first). It reads, and never changes:
+Needs a champion (`python run.py pipeline training` first). It reads, and never changes:
   * churn-model@champion (or `--model-version`) from the MLflow registry in the state
     folder, and the ZenML run that trained it: the `holdout_set` (the daily reference, as
     steps/monitoring/reference.py builds it) and the `training_frame` (the full reference
@@ -15,7 +15,7 @@ Needs a champion (`python run.py --pipeline training` first). It reads, and neve
 Simulated days (simulation/traffic.py) are scored with the champion in-process and go through
 the monitoring pipeline's own functions: an Evidently drift report, `drift_figures`,
 `live_performance` on the outcomes received in the label window, and `decide`. Outcomes of
-day d arrive on day d + label delay, as in `run.py --pipeline continuous`. Four measurements:
+day d arrive on day d + label delay, as in `run.py loop`. Four measurements:
 
   1. false alarms: scenario `none`, every day of every seed, and per day;
   2. power vs strength: scenario `data_drift`, drift flagged on the onset day or the next;

@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/serving/run.py [--requests 2000] [--concurrency 4]
 
-Needs a champion (`python run.py --pipeline training` first). Starts, on 127.0.0.1:
+Needs a champion (`python run.py pipeline training` first). Starts, on 127.0.0.1:
   * the baseline: an MLflow scoring server for churn-model@champion (`mlflow models serve`);
-  * the service (`run.py --serve`) in front of that same server.
+  * the service (`python -m serving.server`) in front of that same server.
 Then, at the same concurrency, it sends the same customers:
   * to the service: POST /predict {"customer_id": ...}: Feast online lookup, validation,
     model call, business rule, inference-log write, metrics;

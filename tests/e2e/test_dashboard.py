@@ -7,7 +7,6 @@ store, asks its REST API what the dashboard renders, and logs out again.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,20 +14,16 @@ from pathlib import Path
 import pytest
 import requests
 
+from ops.processes import free_port
+
 pytestmark = pytest.mark.slow
 
 ZENML = str(Path(sys.executable).parent / "zenml")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture()
 def dashboard(training_run) -> str:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "ZENML_AUTO_OPEN_DASHBOARD": "false"}
     started = subprocess.run(
         [ZENML, "login", "--local", "--ip-address", "127.0.0.1", "--port", str(port)],

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import numpy as np
@@ -265,3 +268,51 @@ def test_openapi_has_examples_from_the_real_customer(service: RunningService,
     assert features_schema["properties"]["Contract"]["enum"] == [
         "Month-to-month", "One year", "Two year"]
     assert features_schema["properties"]["tenure"]["maximum"] == 120
+
+
+def test_docs_render_in_a_browser_without_network(service: RunningService) -> None:
+    """Swagger UI and ReDoc come from the service itself: every request that leaves
+    loopback is aborted, and the operations are still listed."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        reason = "chromium is not installed (scripts/install-browser.sh installs it)"
+        if os.environ.get("CHURNOPS_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"{reason}; CHURNOPS_REQUIRE_SERVICES=1 requires it")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    left_loopback: list[str] = []
+
+    def loopback_only(route) -> None:
+        if urlsplit(route.request.url).hostname == "127.0.0.1":
+            route.continue_()
+        else:
+            left_loopback.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
+        page = browser.new_page()
+        page.route("**/*", loopback_only)
+        page.goto(f"{service.url}/docs")
+        page.wait_for_selector(".opblock", timeout=30_000)
+        predict = page.locator(".opblock-post [data-path='/predict']")
+        assert predict.count() == 1
+        page.goto(f"{service.url}/redoc")
+        page.wait_for_selector("text=/predict", timeout=30_000)
+        browser.close()
+    assert all(urlsplit(url).scheme not in ("http", "https") for url in left_loopback), \
+        left_loopback
+    with service.client() as client:
+        metrics = client.get("/metrics").text
+    assert metric_value(metrics, "churnops_requests_total",
+                        endpoint="/openapi.json", status="200", variant="none") >= 2
+    assert metric_value(metrics, "churnops_requests_total",
+                        endpoint="/docs-assets", status="200", variant="none") >= 3
+    assert metric_value(metrics, "churnops_requests_total",
+                        endpoint="unmatched", status="200", variant="none") == 0
+
+
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync"]

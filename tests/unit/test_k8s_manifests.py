@@ -237,7 +237,7 @@ def test_containers_have_resources_and_pinned_images() -> None:
 
 def test_service_runs_the_documented_command_on_port_8080() -> None:
     container = _service_container()
-    assert container["command"] == ["python", "run.py", "--serve", "--host", "0.0.0.0",
+    assert container["command"] == ["python", "-m", "serving.server", "--host", "0.0.0.0",
                                     "--port", "8080"]
     assert [p["containerPort"] for p in container["ports"]] == [8080]
     service = _find("Service", SERVICE)

@@ -217,6 +217,10 @@ def _user_errors(action, kinds, hint):  # noqa: ANN001, ANN202
 
 
 def _configure_logging(verbose: bool) -> None:
+    if not verbose:
+        from ops.quiet import quiet_libraries
+
+        quiet_libraries()
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     for name in ("ops", "stacks"):  # ZenML logs the pipelines' own lines

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-
-from mlflow import MlflowClient
-from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
+from typing import TYPE_CHECKING
 
 from churnops import CHAMPION_ALIAS, REGISTERED_MODEL_NAME
 from churnops.deployment import ServedModel
+
+if TYPE_CHECKING:  # MLflow takes seconds to import; the history reader does without it
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
 
 HISTORY_PREFIX = "history."
 
@@ -50,6 +52,8 @@ class HistoryEvent:
 
 
 def ensure_registered_model(client: MlflowClient, name: str = REGISTERED_MODEL_NAME) -> None:
+    from mlflow.exceptions import MlflowException
+
     try:
         client.get_registered_model(name)
     except MlflowException:
@@ -62,6 +66,8 @@ def champion_version(
     client: MlflowClient, name: str = REGISTERED_MODEL_NAME
 ) -> ModelVersion | None:
     """The version holding the champion alias, or None before the first promotion."""
+    from mlflow.exceptions import MlflowException
+
     try:
         return client.get_model_version_by_alias(name, CHAMPION_ALIAS)
     except MlflowException:
@@ -78,7 +84,11 @@ def record(client: MlflowClient, event: HistoryEvent, name: str = REGISTERED_MOD
 
 def history(client: MlflowClient, name: str = REGISTERED_MODEL_NAME) -> list[HistoryEvent]:
     """All recorded events, oldest first."""
-    tags = client.get_registered_model(name).tags
+    return events_from_tags(client.get_registered_model(name).tags)
+
+
+def events_from_tags(tags: Mapping[str, str]) -> list[HistoryEvent]:
+    """The history events among a registered model's tags, oldest first."""
     keys = sorted((k for k in tags if k.startswith(HISTORY_PREFIX)),
                   key=lambda k: int(k[len(HISTORY_PREFIX):]))
     return [HistoryEvent(**json.loads(tags[k])) for k in keys]

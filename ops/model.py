@@ -8,6 +8,7 @@ else the local stack's SQLite backend.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from churnops import REGISTERED_MODEL_NAME, paths, registry
@@ -30,10 +31,40 @@ def registry_client() -> MlflowClient:
 
 
 def history() -> str:
-    """The promotion history of ``churn-model``, as a table."""
-    client = registry_client()
-    registry.ensure_registered_model(client)
-    return registry.format_history(registry.history(client))
+    """The promotion history of ``churn-model``, as a table.
+
+    Read without MLflow's client, which takes seconds to import: one REST call to a
+    tracking server, or one query of the backend database's ``registered_model_tags``.
+    """
+    return registry.format_history(registry.events_from_tags(_registered_model_tags()))
+
+
+def _registered_model_tags() -> dict[str, str]:
+    uri = registry_uri()
+    if uri.startswith(("http://", "https://")):
+        import httpx
+
+        answer = httpx.get(f"{uri.rstrip('/')}/api/2.0/mlflow/registered-models/get",
+                           params={"name": REGISTERED_MODEL_NAME}, timeout=30)
+        if answer.status_code == 404:
+            return {}
+        answer.raise_for_status()
+        tags = answer.json()["registered_model"].get("tags", [])
+        return {tag["key"]: tag["value"] for tag in tags}
+    from sqlalchemy import column, create_engine, inspect, select, table
+
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return {}  # no registry yet
+    tags = table("registered_model_tags", column("key"), column("value"), column("name"))
+    engine = create_engine(uri)
+    try:
+        with engine.connect() as connection:
+            if not inspect(connection).has_table("registered_model_tags"):
+                return {}
+            query = select(tags.c.key, tags.c.value).where(tags.c.name == REGISTERED_MODEL_NAME)
+            return dict(connection.execute(query).tuples().all())
+    finally:
+        engine.dispose()
 
 
 def promote(version: str) -> registry.HistoryEvent:

@@ -27,6 +27,7 @@ from sklearn.pipeline import Pipeline
 
 from churnops import CHAMPION_ALIAS, REGISTERED_MODEL_NAME, registry, schema
 from churnops.modeling.candidates import SKOPS_TRUSTED_TYPES, build_pipeline
+from ops import model as model_ops
 from tests.postgres import fresh_database
 
 CHAMPION_URI = f"models:/{REGISTERED_MODEL_NAME}@{CHAMPION_ALIAS}"
@@ -132,7 +133,7 @@ def test_the_run_keeps_its_params_metrics_and_artifacts(
 
 
 def test_champion_alias_and_history_live_in_postgres(
-    client: MlflowClient, versions: list[str]
+    client: MlflowClient, versions: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second = versions
 
@@ -152,6 +153,8 @@ def test_champion_alias_and_history_live_in_postgres(
     ]
     assert client.get_model_version(REGISTERED_MODEL_NAME, first).tags["gate.decision"] \
         == "rollback"
+    monkeypatch.setenv(model_ops.TRACKING_URI_ENV, client.tracking_uri)
+    assert model_ops.history() == registry.format_history(events)  # the CLI's reader, no MLflow
 
 
 def test_the_champion_loads_by_alias_and_predicts(

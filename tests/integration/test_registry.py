@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 from mlflow import MlflowClient
 
 from churnops import CHAMPION_ALIAS, REGISTERED_MODEL_NAME, registry
+from ops import model
+from ops.processes import free_port, server_process
 
 
 @pytest.fixture()
@@ -58,3 +63,39 @@ def test_promoting_a_missing_version_changes_nothing(client: MlflowClient) -> No
         registry.promote(client, "99")
     assert champion(client) == "1"
     assert len(registry.history(client)) == 1
+
+
+@pytest.fixture()
+def promoted_twice(client: MlflowClient) -> str:
+    """The expected history table after two promotions and a rollback."""
+    registry.set_champion(client, "1", "promoted", "first model")
+    registry.promote(client, "2")
+    registry.rollback(client)
+    return registry.format_history(registry.history(client))
+
+
+def test_history_command_reads_the_database_as_mlflow_does(
+        client: MlflowClient, promoted_twice: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(model.TRACKING_URI_ENV, client.tracking_uri)
+    assert model.history() == promoted_twice
+    assert "manual_promote" in promoted_twice
+
+
+def test_history_command_reads_a_tracking_server_as_mlflow_does(
+        client: MlflowClient, promoted_twice: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()
+    command = [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
+               "--port", str(port), "--backend-store-uri", client.tracking_uri,
+               "--workers", "1"]
+    url = f"http://127.0.0.1:{port}"
+    with server_process(command, f"{url}/health", tmp_path / "mlflow-server.log"):
+        monkeypatch.setenv(model.TRACKING_URI_ENV, url)
+        assert model.history() == promoted_twice
+
+
+def test_history_of_a_missing_registry_is_empty_and_creates_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(model.TRACKING_URI_ENV, f"sqlite:///{tmp_path / 'none.db'}")
+    assert model.history() == "No promotion decisions recorded yet."
+    assert not (tmp_path / "none.db").exists()

@@ -1,0 +1,56 @@
+"""Exact filters for third-party messages that tell a churnops user nothing.
+
+Each filter names one message, its category or logger, and why it is safe to hide;
+nothing is silenced globally. ``run.py`` installs them before it imports a library.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import warnings
+
+MLFLOW_TRACKER_LOGGER = "zenml.integrations.mlflow.experiment_trackers.mlflow_experiment_tracker"
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, *starts: str) -> None:
+        super().__init__()
+        self.starts = starts
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.starts)
+
+
+def quiet_libraries() -> None:
+    # kfp needs google-cloud-storage; GX imports it when present, and google.api_core warns
+    # that Python 3.11 reaches its end of life in 2027.
+    warnings.filterwarnings("ignore", category=FutureWarning,
+                            module=r"google\.api_core\._python_version_support")
+    # GX 1.x imports `sre_parse` and `sre_constants`, which warn once, on first import, that
+    # they are deprecated; Feast turns every DeprecationWarning on when it is imported, so a
+    # filter would not hold. Importing them here, silenced, leaves nothing to warn about.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"module 'sre_(parse|constants)' is deprecated",
+                                category=DeprecationWarning)
+        importlib.import_module("sre_constants")
+        importlib.import_module("sre_parse")
+    # ZenML's MLflow tracker disables autologging for a list of frameworks after each step;
+    # MLflow 3 has no fastai flavour, so that one always "fails".
+    logging.getLogger(MLFLOW_TRACKER_LOGGER).addFilter(_DropMessages(
+        "Failed to disable MLflow autologging for the following frameworks: ['fastai']"))
+    # Feast logs this on every uncached registry read, expired or not.
+    logging.getLogger("feast.infra.registry.registry").addFilter(
+        _DropMessages("Registry cache expired, so refreshing"))
+    # ZenML's model deployer prints its whole service config as a dict; the deployment
+    # step logs the version, endpoint and readiness instead.
+    logging.getLogger("zenml.model_deployers.base_model_deployer").addFilter(
+        _DropMessages("Deploying model server for "))
+    # httpx logs every request at INFO (the status check's health probes).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    # A progress bar for downloading one small model file.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # First-run set-up chatter: MLflow creating its SQLite tables, matplotlib its font cache.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    logging.getLogger("matplotlib.font_manager").setLevel(logging.WARNING)

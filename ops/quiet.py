@@ -28,14 +28,15 @@ def quiet_libraries() -> None:
     # that Python 3.11 reaches its end of life in 2027.
     warnings.filterwarnings("ignore", category=FutureWarning,
                             module=r"google\.api_core\._python_version_support")
-    # GX 1.x imports `sre_parse` and `sre_constants`, which warn once, on first import, that
-    # they are deprecated; Feast turns every DeprecationWarning on when it is imported, so a
-    # filter would not hold. Importing them here, silenced, leaves nothing to warn about.
+    # GX imports `sre_parse` and `sre_constants`, ZenML's passlib imports `crypt`: standard
+    # modules that warn once, on first import, that they are deprecated. Feast turns every
+    # DeprecationWarning on when it is imported, so a filter would not hold; importing them
+    # here, silenced, leaves nothing to warn about.
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"module 'sre_(parse|constants)' is deprecated",
+        warnings.filterwarnings("ignore", message=r"('crypt'|module 'sre_\w+') is deprecated",
                                 category=DeprecationWarning)
-        importlib.import_module("sre_constants")
-        importlib.import_module("sre_parse")
+        for module in ("sre_constants", "sre_parse", "crypt"):
+            importlib.import_module(module)
     # ZenML's MLflow tracker disables autologging for a list of frameworks after each step;
     # MLflow 3 has no fastai flavour, so that one always "fails".
     logging.getLogger(MLFLOW_TRACKER_LOGGER).addFilter(_DropMessages(

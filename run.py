@@ -124,23 +124,23 @@ def deploy_status() -> None:
 @deploy_group.command("promote")
 def deploy_promote() -> None:
     """The live candidate becomes @champion and answers all traffic."""
-    from ops import deployment, pipelines
-
-    pipelines.start_zenml()
-    live = _user_errors(deployment.promote_candidate, deployment.NoCandidateError,
-                        "python run.py deploy status")
+    live = _act_on_candidate("promote_candidate")
     click.echo(f"churn-model v{live.primary.version} now answers all traffic.")
 
 
 @deploy_group.command("rollback")
 def deploy_rollback() -> None:
     """Stop the live candidate; the primary answers all traffic."""
+    live = _act_on_candidate("rollback_candidate")
+    click.echo(f"churn-model v{live.primary.version} answers all traffic again.")
+
+
+def _act_on_candidate(action: str):  # noqa: ANN202 - a LiveDeployment, imported lazily
     from ops import deployment, pipelines
 
     pipelines.start_zenml()
-    live = _user_errors(deployment.rollback_candidate, deployment.NoCandidateError,
+    return _user_errors(getattr(deployment, action), deployment.NoCandidateError,
                         "python run.py deploy status")
-    click.echo(f"churn-model v{live.primary.version} answers all traffic again.")
 
 
 @cli.command("serve")

@@ -1,6 +1,6 @@
 """Drift monitoring: false alarms, detection power, concept drift, and monitoring at scale.
 
-    .venv/bin/python benchmarks/drift/run.py [--seeds 20] [--days 30] [--rows 50000]
+    python benchmarks/drift/run.py [--seeds 20] [--days 30] [--rows 50000]
         [--strengths 0,0.1,...,1.5] [--model-version N] [--sections alarms,power,...]
         [--no-baseline] [--out DIR] [--stattest-threshold P] [--drift-share S] ...
 

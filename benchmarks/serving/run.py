@@ -1,6 +1,6 @@
 """Latency and throughput of the churn service's /predict against the bare model server.
 
-    .venv/bin/python benchmarks/serving/run.py [--requests 2000] [--concurrency 4]
+    python benchmarks/serving/run.py [--requests 2000] [--concurrency 4]
 
 Needs a champion (`python run.py pipeline training` first). Starts, on 127.0.0.1:
   * the baseline: an MLflow scoring server for churn-model@champion (`mlflow models serve`);

@@ -73,6 +73,26 @@ def test_first_run_trains_registers_and_promotes(training_run, mlflow_client) ->
     assert suite_from_json(json.loads(Path(suite).read_text())).name == "churn_features"
 
 
+def test_the_zenml_model_version_names_its_training_artifacts(training_run, mlflow_client,
+                                                               zenml_client) -> None:
+    """The registry of record points at the ZenML model version, and that version (and the
+    run's metadata, which the open-source dashboard shows) lists what it was trained on."""
+    version = mlflow_client.get_model_version(REGISTERED_MODEL_NAME,
+                                              _decision(training_run).model_version)
+    mirror = zenml_client.get_model_version(REGISTERED_MODEL_NAME,
+                                            version.tags["zenml_model_version_id"])
+    lineage = training_run.run_metadata[REGISTERED_MODEL_NAME]
+    assert lineage == mirror.run_metadata[REGISTERED_MODEL_NAME]
+    assert lineage["mlflow_version"] == str(version.version)
+    trained_on = {"training_frame", "holdout_set", "holdout_evaluation", "model_card",
+                  "raw_data_validation"}
+    assert trained_on <= set(lineage["training_artifacts"])
+    for name in trained_on:
+        artifact = mirror.get_artifact(name)
+        assert str(artifact.id) == lineage["training_artifacts"][name]
+        assert artifact.producer_pipeline_run_id == training_run.id
+
+
 def test_model_has_signature_and_loads_from_the_registry(training_run, mlflow_client,
                                                          clean_customers) -> None:
     import mlflow

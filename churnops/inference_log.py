@@ -7,8 +7,11 @@ Two tables, written with SQLAlchemy Core to SQLite (the default) or PostgreSQL:
   in shadow mode, the champion on canary requests) adds a row with ``shadow = true``. The key
   is therefore ``(request_id, shadow)``. ``status`` is ``ok``, ``model_error`` (the model
   server failed; no probability) or ``rejected`` (a shadow model's suite refused the row).
-* ``feedback``: observed outcomes, joined to predictions by ``request_id`` when the client
-  sent one, else to the customer's latest answered prediction (``labelled_predictions``).
+* ``feedback``: observed outcomes, one per answered prediction (a unique ``request_id``).
+  An outcome sent without a ``request_id`` is about the customer's latest answered
+  prediction; the service resolves it when it records the outcome (``latest_answered``).
+  Rows of earlier releases may have no ``request_id``; ``labelled_predictions`` joins them
+  to the customer's latest answered prediction before them.
 
 ``InferenceLogReader`` is what monitoring, retraining and the loop read through; the
 service writes with ``serving.inference_log.InferenceLog``, which adds the inserts.
@@ -34,6 +37,7 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Float,
+    Index,
     Integer,
     MetaData,
     String,
@@ -47,7 +51,8 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError
 
 from churnops import schema
 
@@ -81,8 +86,9 @@ feedback = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("ts", DateTime(timezone=True), nullable=False),
     Column("customer_id", String(64), nullable=False, index=True),
-    Column("request_id", String(64), index=True),
+    Column("request_id", String(64)),
     Column("churned", Boolean, nullable=False),
+    Index("ux_feedback_request_id", "request_id", unique=True),
 )
 
 
@@ -112,6 +118,13 @@ class InferenceLogReader:
     def __init__(self, url: str) -> None:
         self.engine = _engine(url)
         metadata.create_all(self.engine)
+        for index in feedback.indexes:  # added after the table was first released
+            try:
+                index.create(self.engine, checkfirst=True)
+            except IntegrityError as error:
+                raise RuntimeError(
+                    "The feedback table holds more than one outcome for some request_id; keep "
+                    "one row per request_id, then start again.") from error
 
     def answered_customer(self, request_id: str) -> tuple[bool, str | None]:
         """(whether the request was answered, the customer it was for)."""
@@ -121,6 +134,18 @@ class InferenceLogReader:
         with self.engine.connect() as connection:
             rows = connection.execute(query).all()
         return (bool(rows), rows[0].customer_id if rows else None)
+
+    def latest_answered(self, customer_id: str, connection: Connection | None = None
+                        ) -> str | None:
+        """The ``request_id`` of the customer's latest answered prediction, if any."""
+        query = (select(predictions.c.request_id)
+                 .where(predictions.c.customer_id == customer_id,
+                        predictions.c.shadow.is_(False), predictions.c.status == "ok")
+                 .order_by(predictions.c.ts.desc()).limit(1))
+        if connection is not None:
+            return connection.execute(query).scalar()
+        with self.engine.connect() as own:
+            return own.execute(query).scalar()
 
     def labelled_predictions(self) -> list[dict[str, Any]]:
         """Feedback joined to the answered prediction it is about, oldest first."""

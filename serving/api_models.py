@@ -65,10 +65,13 @@ class PredictRequest(BaseModel):
 
     model_config = ConfigDict(
         **_STRICT,
-        json_schema_extra={"examples": [
-            {"customer_id": EXAMPLE_CUSTOMER_ID},
-            {"features": EXAMPLE_FEATURES},
-        ]},
+        json_schema_extra={
+            "examples": [{"customer_id": EXAMPLE_CUSTOMER_ID}, {"features": EXAMPLE_FEATURES}],
+            "anyOf": [  # what the validator below requires, stated in the schema
+                {"required": ["customer_id"], "properties": {"customer_id": {"type": "string"}}},
+                {"required": ["features"], "properties": {"features": {"type": "object"}}},
+            ],
+        },
     )
 
     customer_id: CustomerId | None = None
@@ -125,8 +128,20 @@ class FeedbackRequest(BaseModel):
 class FeedbackResponse(BaseModel):
     id: int
     customer_id: str
-    request_id: str | None
+    request_id: str = Field(description="The prediction the outcome was recorded for.")
     churned: bool
+    created: bool = Field(description="False when the same outcome was recorded before.")
+
+
+def feedback_batch_model(limit: int) -> type[BaseModel]:
+    """The /feedback/batch body, holding at most ``limit`` outcomes."""
+    return create_model(
+        "BatchFeedbackRequest",
+        __config__=ConfigDict(**_STRICT, json_schema_extra={"examples": [{"outcomes": [
+            {"customer_id": EXAMPLE_CUSTOMER_ID, "churned": True}]}]}),
+        __doc__=f"Up to {limit} outcomes, recorded together (all or none).",
+        outcomes=(list[FeedbackRequest], Field(min_length=1, max_length=limit)),
+    )
 
 
 class Health(BaseModel):

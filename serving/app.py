@@ -5,11 +5,13 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Request, Security, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -27,10 +29,11 @@ from serving.api_models import (
     PredictRequest,
     Readiness,
     batch_request_model,
+    feedback_batch_model,
 )
 from serving.docs import install_offline_docs
 from serving.feature_source import OnlineFeatureSource
-from serving.inference_log import InferenceLog
+from serving.inference_log import Feedback, FeedbackError, InferenceLog
 from serving.metrics import Metrics
 from serving.model_client import ModelClient
 from serving.predictor import (
@@ -51,9 +54,17 @@ PREDICT_EXAMPLES = {
                     "value": {"features": EXAMPLE_FEATURES}},
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body is not valid JSON."},
     401: {"description": "Missing or wrong `X-API-Key` (when the service requires one)."},
     404: {"description": "Unknown customer_id (or request_id, for feedback)."},
     503: {"description": "A model server, the feature store or the inference log failed."},
+}
+FEEDBACK_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    404: {"description": "No answered prediction has this request_id, or the customer has "
+                         "no answered prediction."},
+    409: {"description": "The prediction already has a different outcome, or the request "
+                         "was for another customer; nothing was written."},
 }
 
 
@@ -103,7 +114,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     _add_error_handlers(app)
     guard = [Depends(_api_key_guard(settings.api_key))] if settings.api_key else []
     app.include_router(_prediction_routes(settings.batch_limit), dependencies=guard)
-    app.include_router(_feedback_routes(), dependencies=guard)
+    app.include_router(_feedback_routes(settings.batch_limit), dependencies=guard)
     app.include_router(_operation_routes(metrics))
     install_offline_docs(app)
     return app
@@ -157,26 +168,38 @@ def _prediction_routes(batch_limit: int) -> APIRouter:
     return router
 
 
-def _feedback_routes() -> APIRouter:
-    router = APIRouter(tags=["feedback"], responses=ERROR_RESPONSES)
+def _feedback_routes(batch_limit: int) -> APIRouter:
+    router = APIRouter(tags=["feedback"], responses=FEEDBACK_RESPONSES)
+    BatchRequest = feedback_batch_model(batch_limit)  # noqa: N806
 
     @router.post("/feedback", response_model=FeedbackResponse,
-                 status_code=status.HTTP_201_CREATED)
-    def post_feedback(body: FeedbackRequest,
+                 status_code=status.HTTP_201_CREATED,
+                 responses={200: {"model": FeedbackResponse, "description":
+                                  "The same outcome was recorded before; nothing changed."}})
+    def post_feedback(body: FeedbackRequest, response: Response,
                       svc: Services = Depends(_services)) -> FeedbackResponse:  # noqa: B008
-        """Record whether a customer churned; joined to the prediction by `request_id` when
-        given, else to the customer's latest prediction."""
-        if body.request_id is not None:
-            answered, customer_id = svc.log.answered_customer(body.request_id)
-            if not answered:
-                raise HTTPException(404, f"unknown request_id {body.request_id}")
-            if customer_id not in (None, body.customer_id):
-                raise HTTPException(409, f"request {body.request_id} was for customer "
-                                         f"{customer_id}, not {body.customer_id}")
-        row_id = svc.log.record_feedback(body.customer_id, body.churned, body.request_id)
-        return FeedbackResponse(id=row_id, **body.model_dump())
+        """Record whether a customer churned: one outcome per answered prediction, named by
+        `request_id`, else the customer's latest answered prediction."""
+        [recorded] = svc.log.record_feedback([_feedback(body)])
+        if not recorded.created:
+            response.status_code = status.HTTP_200_OK
+        return FeedbackResponse(**asdict(recorded))
+
+    @router.post("/feedback/batch", response_model=list[FeedbackResponse],
+                 description=f"Record up to {batch_limit} outcomes at once, all or none "
+                 "(404 or 409 names the index of the outcome that was refused).")
+    def post_feedback_batch(request: Request, body: BatchRequest,
+                            svc: Services = Depends(_services)  # noqa: B008
+                            ) -> list[FeedbackResponse]:
+        request.state.batch = True
+        recorded = svc.log.record_feedback([_feedback(item) for item in body.outcomes])
+        return [FeedbackResponse(**asdict(each)) for each in recorded]
 
     return router
+
+
+def _feedback(body: FeedbackRequest) -> Feedback:
+    return Feedback(body.customer_id, body.churned, body.request_id)
 
 
 def _operation_routes(metrics: Metrics) -> APIRouter:
@@ -253,7 +276,22 @@ def _add_error_handlers(app: FastAPI) -> None:
         batch = getattr(request.state, "batch", False)
         return JSONResponse({"detail": _violation_details(error, batch)}, status_code=422)
 
+    async def refused_feedback(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, FeedbackError)
+        request.state.error_kind = error.kind
+        where = f"outcomes[{error.index}]: " if getattr(request.state, "batch", False) else ""
+        return JSONResponse({"detail": where + str(error)}, status_code=error.status_code)
+
+    async def invalid_request(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        if any(problem.get("type") == "json_invalid" for problem in error.errors()):
+            request.state.error_kind = "unparsable_body"
+            return JSONResponse({"detail": "The body is not valid JSON."}, status_code=400)
+        return await request_validation_exception_handler(request, error)
+
     app.add_exception_handler(UnknownCustomerError, handler(404, "unknown_customer"))
+    app.add_exception_handler(FeedbackError, refused_feedback)
+    app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(ServiceUnavailableError, handler(503, "unavailable"))
     app.add_exception_handler(InvalidFeaturesError, invalid_features)
 

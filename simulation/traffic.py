@@ -126,7 +126,7 @@ class Driver(Protocol):
 
 
 class ServiceDriver:
-    """Drives the real service over HTTP: ``/predict/batch`` then ``/feedback``.
+    """Drives the real service over HTTP: ``/predict/batch`` then ``/feedback/batch``.
 
     A batch the service refuses with 503 (its model server failed or timed out; the
     service logged the attempt) is sent again, up to ``retries`` times, like a client
@@ -162,11 +162,11 @@ class ServiceDriver:
         return response.json()
 
     def feedback(self, outcomes: Sequence[Outcome]) -> None:
-        for outcome in outcomes:
-            self._http.post("/feedback", json={
-                "customer_id": outcome.customer_id, "churned": outcome.churned,
-                "request_id": outcome.request_id,
-            }).raise_for_status()
+        items = [{"customer_id": o.customer_id, "churned": o.churned,
+                  "request_id": o.request_id} for o in outcomes]
+        for start in range(0, len(items), self.batch_size):
+            self._http.post("/feedback/batch", json={
+                "outcomes": items[start:start + self.batch_size]}).raise_for_status()
 
     def close(self) -> None:
         self._http.close()
@@ -176,7 +176,7 @@ class LogDriver:
     """Writes what the service would log, without HTTP: for long benchmark runs.
 
     ``score`` maps a feature frame to p(churn) with the same model the service would call.
-    Rows match the service's (status ``ok``, the champion variant); only latency is zero.
+    Rows match the service's (status ``ok``, the primary slot); only latency is zero.
     """
 
     def __init__(self, log: Any, score: Callable[[pd.DataFrame], np.ndarray],
@@ -195,7 +195,7 @@ class LogDriver:
         records = [
             PredictionRecord(
                 request_id=uuid.uuid4().hex, customer_id=customer_id, features=row,
-                model_version=self.model_version, variant="champion",
+                model_version=self.model_version, variant="primary",
                 probability=float(p), decision=bool(p >= self.threshold), latency_ms=0.0,
                 status="ok",
             )
@@ -206,8 +206,11 @@ class LogDriver:
         return [record.request_id for record in records]
 
     def feedback(self, outcomes: Sequence[Outcome]) -> None:
-        for outcome in outcomes:
-            self.log.record_feedback(outcome.customer_id, outcome.churned, outcome.request_id)
+        from serving.inference_log import Feedback
+
+        if outcomes:
+            self.log.record_feedback(
+                [Feedback(o.customer_id, o.churned, o.request_id) for o in outcomes])
 
 
 @dataclass

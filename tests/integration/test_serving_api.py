@@ -219,10 +219,14 @@ def test_feedback_joins_predictions(service: RunningService) -> None:
                                                      "churned": False})
         unknown = client.post("/feedback", json={"customer_id": EXAMPLE_CUSTOMER_ID,
                                                  "churned": True, "request_id": "0" * 32})
+        no_prediction = client.post("/feedback", json={"customer_id": "3668-QPYBK",
+                                                       "churned": True})
         wrong_customer = client.post("/feedback", json={
             "customer_id": "5575-GNVDE", "churned": True, "request_id": first["request_id"]})
     assert by_request.status_code == by_customer.status_code == 201
-    assert unknown.status_code == 404 and wrong_customer.status_code == 409
+    assert by_customer.json()["request_id"] == second["request_id"]
+    assert unknown.status_code == no_prediction.status_code == 404
+    assert wrong_customer.status_code == 409
     log = InferenceLog(service.settings.inference_log_url)
     joined = log.labelled_predictions()
     log.close()
@@ -230,6 +234,40 @@ def test_feedback_joins_predictions(service: RunningService) -> None:
         (first["request_id"], True, first["churn_probability"]),
         (second["request_id"], False, second["churn_probability"]),
     ]
+
+
+def test_one_outcome_per_prediction_over_http(service: RunningService) -> None:
+    """The issue's repro: true, false, true for one request_id used to give 201, 201, 201."""
+    with service.client() as client:
+        answer = client.post("/predict", json={"customer_id": EXAMPLE_CUSTOMER_ID}).json()
+        body = {"customer_id": EXAMPLE_CUSTOMER_ID, "request_id": answer["request_id"]}
+        sent = [client.post("/feedback", json={**body, "churned": churned})
+                for churned in (True, False, True)]
+        other = client.post("/predict", json={"customer_id": "5575-GNVDE"}).json()
+        batch = client.post("/feedback/batch", json={"outcomes": [
+            {"customer_id": "5575-GNVDE", "churned": False, "request_id": other["request_id"]},
+            {**body, "churned": False}]})
+        batch_ok = client.post("/feedback/batch", json={"outcomes": [
+            {"customer_id": "5575-GNVDE", "churned": False, "request_id": other["request_id"]},
+            {**body, "churned": True}]})
+        unparsable = client.post("/feedback", content=b'{"customer_id": ',
+                                 headers={"content-type": "application/json"})
+        metrics = client.get("/metrics").text
+    assert [r.status_code for r in sent] == [201, 409, 200]
+    assert sent[2].json() == {**sent[0].json(), "created": False}
+    assert "already has the outcome churned=true" in sent[1].json()["detail"]
+    assert batch.status_code == 409 and batch.json()["detail"].startswith("outcomes[1]: ")
+    assert batch_ok.status_code == 200
+    assert [item["created"] for item in batch_ok.json()] == [True, False]
+    assert unparsable.status_code == 400
+    assert metric_value(metrics, "churnops_errors_total", endpoint="/feedback",
+                        kind="conflicting_feedback") == 1
+    rows = _log_rows(service, "1=1")
+    with create_engine(service.settings.inference_log_url).connect() as connection:
+        outcomes = connection.execute(text("SELECT request_id, churned FROM feedback")).all()
+    assert sorted(outcomes) == sorted([(answer["request_id"], True),
+                                       (other["request_id"], False)])
+    assert len(rows) == 2
 
 
 def test_api_key(tmp_path: Path, champion: Champion, champion_server: ModelServer,

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, text
 
 from churnops.deployment import LiveDeployment
 from churnops.inference_log import PredictionRecord
-from serving.inference_log import InferenceLog
+from serving.inference_log import Feedback, InferenceLog
 from tests.serving_fixtures import (
     Champion,
     ModelServer,
@@ -71,7 +71,7 @@ def test_concurrent_writes_leave_every_row_on_postgres(postgres_log_url: str) ->
     ids = [uuid.uuid4().hex for _ in range(50)]
     with ThreadPoolExecutor(max_workers=50) as pool:
         list(pool.map(lambda i: log.record_predictions([_record(i)]), ids))
-    feedback_id = log.record_feedback("7590-VHVEG", True, ids[0])
+    [recorded] = log.record_feedback([Feedback("7590-VHVEG", True, ids[0])])
     with log.engine.connect() as connection:
         logged = {row[0] for row in connection.execute(text("SELECT request_id FROM predictions"))}
         schema = connection.execute(text("SELECT current_schema()")).scalar()
@@ -79,7 +79,7 @@ def test_concurrent_writes_leave_every_row_on_postgres(postgres_log_url: str) ->
     log.close()
     assert logged == set(ids)
     assert schema.startswith("churnops_test_")
-    assert [(j["feedback_id"], j["request_id"]) for j in joined] == [(feedback_id, ids[0])]
+    assert [(j["feedback_id"], j["request_id"]) for j in joined] == [(recorded.id, ids[0])]
 
 
 @pytest.mark.slow

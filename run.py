@@ -136,10 +136,12 @@ def deploy_rollback() -> None:
 
 
 def _act_on_candidate(action: str):  # noqa: ANN202 - a LiveDeployment, imported lazily
+    from churnops.deployment_record import StaleDeploymentError
     from ops import deployment, pipelines
 
     pipelines.start_zenml()
-    return _user_errors(getattr(deployment, action), deployment.NoCandidateError,
+    return _user_errors(getattr(deployment, action),
+                        (deployment.NoCandidateError, StaleDeploymentError),
                         "python run.py deploy status")
 
 

@@ -1,8 +1,8 @@
 """What is live: the deployment description that the prediction service reads.
 
 The deployment pipeline starts one model server per registry version and then publishes a
-``LiveDeployment`` to ``<state>/deployment/live.json``. The prediction service reads that
-file to know where to send requests. Its serving slots:
+``LiveDeployment`` to the deployment record (``churnops.deployment_record``), a database the
+prediction service watches to know where to send requests. Its serving slots:
 
 - ``primary``: answers every request (``basic``), or every request but the canary's share.
 - ``shadow``: a candidate that scores a copy of every request; its answers are logged and
@@ -15,25 +15,21 @@ file to know where to send requests. Its serving slots:
 ``--model-version`` can put another version there.
 
 Every deployment, failed deployment, candidate promotion and rollback is appended to the
-deployment history, ``<state>/deployment/history.jsonl``, beside the registry's promotion
-history of the champion alias. This module holds no ZenML code.
+deployment history, in the same record, beside the registry's promotion history of the
+champion alias. This module holds no ZenML code.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import requests
 from pydantic import BaseModel, Field, model_validator
 
-from churnops import paths
 from churnops.protocols import ProtocolError, protocol_for_endpoint
 from churnops.settings import CanaryBounds
 
@@ -86,7 +82,7 @@ class LiveDeployment(BaseModel):
     """What is served: the ``primary``, and for shadow or canary a ``candidate``.
 
     The deployment pipeline's plan is a ``LiveDeployment`` whose models are not served yet;
-    what it publishes (``live.json``) has every endpoint.
+    what it publishes has every endpoint.
     """
 
     strategy: Strategy = "basic"
@@ -143,41 +139,11 @@ class LiveDeployment(BaseModel):
         return LiveDeployment(strategy="basic", primary=self.candidate, rollback=self.rollback)
 
 
-def live_deployment_path() -> Path:
-    """``<state>/deployment/live.json``."""
-    return paths.live_deployment_file()
-
-
-def write_live(deployment: LiveDeployment, path: Path | None = None) -> Path:
-    """Replace ``live.json`` atomically: readers see the old file or the new one, never half."""
-    target = path or live_deployment_path()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".live-", suffix=".json")
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(deployment.model_dump_json(indent=2))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
-
-
-def read_live(path: Path | None = None) -> LiveDeployment | None:
-    """The live deployment, or None before the first one."""
-    source = path or live_deployment_path()
-    if not source.exists():
-        return None
-    return LiveDeployment.model_validate_json(source.read_text())
-
-
 # History ------------------------------------------------------------------------------------
 
 
 class DeploymentEvent(BaseModel):
-    """One line of ``history.jsonl``."""
+    """One entry of the deployment history (``churnops.deployment_record``)."""
 
     event: EventKind
     strategy: Strategy
@@ -185,28 +151,6 @@ class DeploymentEvent(BaseModel):
     candidate: str | None = None
     reason: str = ""
     at: datetime = Field(default_factory=_now)
-
-
-class DeploymentHistory:
-    """The deployment history: deployments, failed ones, candidate promotions, rollbacks.
-
-    Append-only. The champion alias has its own promotion history in the registry.
-    """
-
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = path or live_deployment_path().with_name("history.jsonl")
-
-    def append(self, event: DeploymentEvent) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as file:
-            file.write(event.model_dump_json() + "\n")
-
-    def events(self) -> list[DeploymentEvent]:
-        """All events, oldest first."""
-        if not self.path.exists():
-            return []
-        lines = self.path.read_text().splitlines()
-        return [DeploymentEvent.model_validate_json(line) for line in lines if line.strip()]
 
 
 # Choosing versions --------------------------------------------------------------------------

@@ -35,7 +35,6 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
-    Engine,
     Float,
     Index,
     Integer,
@@ -44,17 +43,14 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
-    create_engine,
-    event,
     func,
     or_,
     select,
     text,
 )
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Connection
 
-from churnops import schema
+from churnops import database, schema
 
 PREDICTION = "prediction"
 """The column holding p(churn) in reference and production frames."""
@@ -116,15 +112,8 @@ class InferenceLogReader:
     """
 
     def __init__(self, url: str) -> None:
-        self.engine = _engine(url)
-        metadata.create_all(self.engine)
-        for index in feedback.indexes:  # added after the table was first released
-            try:
-                index.create(self.engine, checkfirst=True)
-            except IntegrityError as error:
-                raise RuntimeError(
-                    "The feedback table holds more than one outcome for some request_id; keep "
-                    "one row per request_id, then start again.") from error
+        self.engine = database.engine(url)
+        database.upgrade(self.engine, metadata)
 
     def answered_customer(self, request_id: str) -> tuple[bool, str | None]:
         """(whether the request was answered, the customer it was for)."""
@@ -241,19 +230,3 @@ def log_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     if LABEL in frame:
         frame[LABEL] = frame[LABEL].astype(int)
     return frame
-
-
-def _engine(url: str) -> Engine:
-    if make_url(url).get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=8, max_overflow=32)
-    # Writers queue on SQLite's lock: give them time instead of failing with "locked".
-    engine = create_engine(url, pool_size=8, max_overflow=32, connect_args={"timeout": 30})
-
-    @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    return engine

@@ -53,9 +53,10 @@ def predictions_dir() -> Path:
     return _subdir("predictions")
 
 
-def live_deployment_file() -> Path:
-    """What the deployment pipeline publishes and the service routes by (local stack)."""
-    return _subdir("deployment") / "live.json"
+def deployment_record_url(environ: Mapping[str, str] | None = None) -> str:
+    """``CHURNOPS_DEPLOYMENT_URL``, else the SQLite deployment record in the state folder."""
+    env = os.environ if environ is None else environ
+    return env.get("CHURNOPS_DEPLOYMENT_URL") or f"sqlite:///{state_dir() / 'deployment.db'}"
 
 
 def inference_log_url(environ: Mapping[str, str] | None = None) -> str:

@@ -15,7 +15,7 @@ Two protocols ask a server for class probabilities and read p(churn) back:
 ``encode(rows)`` gives the path to append to a server's base URL and the JSON body;
 ``decode(body, expected_rows)`` checks the answer and returns p(churn) per row, or raises
 ``ProtocolError``. ``protocol_for_endpoint`` tells the protocol from a full prediction URL,
-so an endpoint recorded in ``live.json`` says how to call it.
+so an endpoint in the deployment record says how to call it.
 """
 
 from __future__ import annotations

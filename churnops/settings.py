@@ -217,8 +217,8 @@ class ServiceSettings(_Settings):
 
     | variable | default | meaning |
     |---|---|---|
-    | ``CHURNOPS_DEPLOYMENT_FILE`` | ``<state>/deployment/live.json`` | live deployment |
-    | ``CHURNOPS_MODEL_ENDPOINT`` | unset | one model's prediction URL; overrides the file |
+    | ``CHURNOPS_DEPLOYMENT_URL`` | ``sqlite:///<state>/deployment.db`` | deployment record |
+    | ``CHURNOPS_MODEL_ENDPOINT`` | unset | one model's prediction URL; overrides the record |
     | ``CHURNOPS_MODEL_VERSION`` | unset | that model's version (required with the endpoint) |
     | ``CHURNOPS_MODEL_THRESHOLD`` | unset | its decision threshold (required with it) |
     | ``CHURNOPS_VALIDATION_SUITE`` | unset | path to its GX suite JSON (required with it) |
@@ -231,7 +231,7 @@ class ServiceSettings(_Settings):
     ``<state>`` is the project's state folder (``CHURNOPS_HOME``, see ``churnops.paths``).
     """
 
-    deployment_file: Path
+    deployment_url: str
     feature_repo: Path
     inference_log_url: str
     model_override: ModelOverride | None = None
@@ -244,8 +244,7 @@ class ServiceSettings(_Settings):
         """Settings from ``environ`` (default ``os.environ``), with the defaults above."""
         env = os.environ if environ is None else environ
         return cls(
-            deployment_file=Path(env.get("CHURNOPS_DEPLOYMENT_FILE")
-                                 or paths.live_deployment_file()),
+            deployment_url=paths.deployment_record_url(env),
             feature_repo=Path(env.get("CHURNOPS_FEATURE_REPO") or paths.FEATURE_REPO),
             inference_log_url=paths.inference_log_url(env),
             model_override=_model_override(env),

@@ -1,8 +1,9 @@
 """The live deployment between pipeline runs: its status, and its candidate's fate.
 
-Plain functions, not pipelines: each one moves an alias, rewrites ``live.json`` and stops a
-server, which takes a second and produces no artifact worth tracking. They are recorded
-where it matters: the registry's promotion history and the deployment history.
+Plain functions, not pipelines: each one moves an alias, publishes a new generation of the
+deployment record and stops a server, which takes a second and produces no artifact worth
+tracking. They are recorded where it matters: the registry's promotion history and the
+deployment history.
 """
 
 from __future__ import annotations
@@ -11,14 +12,8 @@ import logging
 
 import httpx
 
-from churnops.deployment import (
-    DeploymentEvent,
-    DeploymentHistory,
-    LiveDeployment,
-    format_status,
-    read_live,
-    write_live,
-)
+from churnops.deployment import DeploymentEvent, LiveDeployment, format_status
+from churnops.deployment_record import DeploymentRecord, Published
 from churnops.protocols import ProtocolError, protocol_for_endpoint
 
 logger = logging.getLogger(__name__)
@@ -34,7 +29,8 @@ def status() -> str:
     A server is ``running`` when its health check answers; only the deployment record and
     HTTP are read, so this needs no pipeline or stack code.
     """
-    live = read_live()
+    with DeploymentRecord() as record:
+        live = record.live()
     health = {m.version: server_health(m.endpoint) for m in live.models()} if live else {}
     return format_status(live, health)
 
@@ -51,31 +47,35 @@ def server_health(endpoint: str | None, timeout: float = 2.0) -> str:
     return "running" if response.status_code == 200 else f"unhealthy (HTTP {response.status_code})"
 
 
-def _live_with_candidate(action: str) -> LiveDeployment:
-    live = read_live()
-    if live is None or live.candidate is None:
+def _live_with_candidate(record: DeploymentRecord, action: str) -> Published:
+    published = record.current()
+    if published is None or published.deployment.candidate is None:
         raise NoCandidateError(f"Nothing to {action}: no shadow or canary is live.")
-    return live
+    return published
 
 
 def promote_candidate(reason: str = "candidate promoted after its canary") -> LiveDeployment:
     """Make the live candidate the champion, everywhere.
 
-    Moves the registry's ``champion`` alias (recorded in the promotion history), sends all
-    traffic to the candidate's server, and deletes the old primary's server.
+    Sends all traffic to the candidate's server (a new generation of the deployment record:
+    if another writer changed it meanwhile, nothing happens and ``StaleDeploymentError``
+    says so), moves the registry's ``champion`` alias (recorded in the promotion history),
+    and deletes the old primary's server.
     """
     from churnops import registry
     from stacks.access import mirror_champion, mlflow_client, stop_server
 
-    live = _live_with_candidate("promote")
-    candidate, old = live.model(live.candidate_slot), live.primary
+    with DeploymentRecord() as record:
+        published = _live_with_candidate(record, "promote")
+        live = published.deployment
+        candidate, old = live.model(live.candidate_slot), live.primary
+        promoted = live.promoted()
+        record.publish(promoted, DeploymentEvent(
+            event="promoted", strategy="basic", primary=candidate.version, candidate=None,
+            reason=f"{reason} (was v{old.version}, {live.strategy})"),
+            read=published.generation)
     registry.promote(mlflow_client(), candidate.version, reason)
     mirror_champion(candidate.version)
-    promoted = live.promoted()
-    write_live(promoted)
-    DeploymentHistory().append(DeploymentEvent(
-        event="promoted", strategy="basic", primary=candidate.version, candidate=None,
-        reason=f"{reason} (was v{old.version}, {live.strategy})"))
     if old.service_id and old.service_id != candidate.service_id:
         stop_server(old.service_id)
     logger.info("churn-model v%s is the champion and takes all traffic.", candidate.version)
@@ -86,13 +86,15 @@ def rollback_candidate(reason: str = "rolled back by hand") -> LiveDeployment:
     """Send all traffic back to the primary and delete the candidate's server."""
     from stacks.access import stop_server
 
-    live = _live_with_candidate("roll back")
-    candidate = live.model(live.candidate_slot)
-    restored = live.rolled_back(reason)
-    write_live(restored)
-    DeploymentHistory().append(DeploymentEvent(
-        event="rolled_back", strategy="basic", primary=live.primary.version,
-        candidate=candidate.version, reason=f"{reason} ({live.strategy})"))
+    with DeploymentRecord() as record:
+        published = _live_with_candidate(record, "roll back")
+        live = published.deployment
+        candidate = live.model(live.candidate_slot)
+        restored = live.rolled_back(reason)
+        record.publish(restored, DeploymentEvent(
+            event="rolled_back", strategy="basic", primary=live.primary.version,
+            candidate=candidate.version, reason=f"{reason} ({live.strategy})"),
+            read=published.generation)
     if candidate.service_id and candidate.service_id != live.primary.service_id:
         stop_server(candidate.service_id)
     logger.info("Rolled back: churn-model v%s takes all traffic again.", live.primary.version)

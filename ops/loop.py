@@ -39,7 +39,7 @@ from typing import Any
 import yaml
 
 from churnops import data, paths
-from churnops.deployment import read_live
+from churnops.deployment_record import read_live
 from churnops.inference_log import InferenceLogReader
 from churnops.monitoring import MonitoringDecision
 from churnops.promotion import GateResult

@@ -19,7 +19,8 @@ def deployment_pipeline(
     smoke_test_size: int = 20,
     deploy_timeout: int = 120,
 ) -> None:
-    """Serve the chosen versions, smoke-test each new server, then publish ``live.json``."""
+    """Serve the chosen versions, smoke-test each new server, then publish them to the
+    deployment record."""
     plan = resolve_versions(strategy, canary_share, bounds, model_version)
     primary = deploy_model_server(plan, "primary", deploy_timeout)
     primary_check = smoke_test(plan, primary, smoke_test_size)

@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from churnops.deployment_record import DeploymentRecord
 from churnops.settings import ServiceSettings
 from serving.api_models import (
     EXAMPLE_CUSTOMER_ID,
@@ -56,7 +57,7 @@ PREDICT_EXAMPLES = {
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "The body is not valid JSON."},
     401: {"description": "Missing or wrong `X-API-Key` (when the service requires one)."},
-    404: {"description": "Unknown customer_id (or request_id, for feedback)."},
+    404: {"description": "Unknown customer_id."},
     503: {"description": "A model server, the feature store or the inference log failed."},
 }
 FEEDBACK_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -80,7 +81,8 @@ class Services:
 
     @classmethod
     def start(cls, settings: ServiceSettings, metrics: Metrics) -> "Services":
-        deployment = DeploymentWatcher(settings.deployment_file, settings.model_override, metrics)
+        deployment = DeploymentWatcher(DeploymentRecord(settings.deployment_url),
+                                       settings.model_override, metrics)
         models = ModelClient(settings.model_timeout_s)
         features = OnlineFeatureSource(settings.feature_repo)
         log = InferenceLog(settings.inference_log_url)
@@ -90,6 +92,7 @@ class Services:
     async def close(self) -> None:
         await self.models.aclose()
         self.log.close()
+        self.deployment.record.close()
 
     async def readiness(self) -> dict[str, str]:
         """Each dependency's state: 'ok' or what is wrong."""

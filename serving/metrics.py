@@ -47,7 +47,7 @@ class Metrics:
         )
         self.canary_agreement = Gauge(
             "churnops_canary_agreement",
-            "Share of canary requests where canary and champion decided alike (window).",
+            "Share of canary requests where canary and primary decided alike (window).",
             registry=r,
         )
         self.rollbacks = Counter(

@@ -6,12 +6,13 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from churnops import REGISTERED_MODEL_NAME
-from churnops.deployment import LiveDeployment, ServedModel, Slot, read_live, write_live
+from churnops.deployment import DeploymentEvent, LiveDeployment, ServedModel, Slot
+from churnops.deployment_record import DeploymentRecord, StaleDeploymentError
 from churnops.settings import CanaryBounds, ModelOverride
 from serving.expectations import CompiledSuite, compile_suite
 from serving.metrics import Metrics
@@ -116,17 +117,21 @@ def canary_draw(request_id: str) -> float:
 
 
 class DeploymentWatcher:
-    """The deployment in force, re-read when its file changes; rolls a failing canary back.
+    """The deployment in force, re-read when the record's generation moves (checked at most
+    every ``poll_s``); rolls a failing canary back and records that in the record.
 
-    With a ``ModelOverride`` (``CHURNOPS_MODEL_*``), that single model serves and the file
-    is ignored.
+    With a ``ModelOverride`` (``CHURNOPS_MODEL_*``), that single model serves and the
+    record is not read.
     """
 
-    def __init__(self, path: Path, override: ModelOverride | None, metrics: Metrics) -> None:
-        self.path = path
+    def __init__(self, record: DeploymentRecord, override: ModelOverride | None,
+                 metrics: Metrics, poll_s: float = 1.0) -> None:
+        self.record = record
+        self.poll_s = poll_s
         self._metrics = metrics
         self._lock = threading.Lock()
-        self._stamp: tuple[int, int] | None = None
+        self._generation: int | None = None
+        self._checked = float("-inf")
         self._active: Router | None = None
         self._monitor: CanaryMonitor | None = None
         self.problem: str | None = None
@@ -136,8 +141,8 @@ class DeploymentWatcher:
             self._install(_from_override(override))
 
     def current(self) -> Router | None:
-        """The active deployment, reloaded first if the file changed since the last read."""
-        if not self._fixed and self._file_stamp() != self._stamp:
+        """The active deployment, reloaded first if a newer generation was published."""
+        if not self._fixed and time.monotonic() - self._checked >= self.poll_s:
             with self._lock:
                 self._reload()
         return self._active
@@ -154,28 +159,29 @@ class DeploymentWatcher:
             if reason is not None:
                 self._roll_back(active, reason)
 
-    def _file_stamp(self) -> tuple[int, int] | None:
-        try:
-            stat = self.path.stat()
-        except OSError:
-            return None
-        return stat.st_mtime_ns, stat.st_size
-
     def _reload(self) -> None:
-        """Read the file again; the stamp moves last, so readers never see it half-loaded."""
-        stamp = self._file_stamp()
-        if stamp == self._stamp:
-            return  # another thread reloaded it
-        if stamp is None:
-            self.problem = f"no deployment file at {self.path}"
+        """Read the record again if its generation moved; keep the last good deployment
+        when the record cannot be read."""
+        self._checked = time.monotonic()
+        try:
+            generation = self.record.generation()
+            if generation == self._generation:
+                return
+            published = self.record.current()
+        except Exception as error:  # keep serving what is in force
+            self.problem = f"cannot read the deployment record: {error}"
+            logger.error("%s", self.problem)
+            return
+        if published is None:
+            self.problem = "nothing is deployed yet (the deployment record is empty)"
             self._active = None
         else:
             try:
-                self._install(_read(self.path))
+                self._install(published.deployment)
             except Exception as error:  # keep serving the last good deployment
-                self.problem = f"cannot load {self.path}: {error}"
+                self.problem = f"cannot load generation {published.generation}: {error}"
                 logger.error("%s", self.problem)
-        self._stamp = stamp
+        self._generation = generation
 
     def _install(self, config: LiveDeployment) -> None:
         self._active = Router.compile(config)
@@ -186,22 +192,24 @@ class DeploymentWatcher:
                     f", candidate v{config.candidate.version}" if config.candidate else "")
 
     def _roll_back(self, active: Router, reason: str) -> None:
-        """Stop the canary now, then record it in the deployment file (unless it changed)."""
+        """Stop the canary now, then publish that, unless a newer deployment was published
+        meanwhile (it wins at the next read)."""
         config = active.config.rolled_back(reason)
-        logger.error("Rolling back canary v%s: %s", active.config.candidate.version, reason)
+        candidate = active.config.candidate
+        logger.error("Rolling back canary v%s: %s", candidate.version, reason)
         self._metrics.rollbacks.inc()
         self._install(config)
-        if self._fixed or self._file_stamp() != self._stamp:
-            return  # a newer deployment was written meanwhile; it wins at the next read
-        write_live(config, self.path)
-        self._stamp = self._file_stamp()
-
-
-def _read(path: Path) -> LiveDeployment:
-    live = read_live(path)
-    if live is None:
-        raise FileNotFoundError(path)
-    return live
+        if self._fixed or self._generation is None:
+            return
+        event = DeploymentEvent(event="rolled_back", strategy="canary",
+                                primary=config.primary.version, candidate=candidate.version,
+                                reason=f"automatic: {reason}")
+        try:
+            published = self.record.publish(config, event, read=self._generation)
+        except StaleDeploymentError as error:
+            logger.warning("Canary rollback not recorded: %s", error)
+            return
+        self._generation = published.generation
 
 
 def _from_override(override: ModelOverride) -> LiveDeployment:

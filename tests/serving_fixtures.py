@@ -21,7 +21,8 @@ import pytest
 import uvicorn
 
 from churnops import REGISTERED_MODEL_NAME, paths
-from churnops.deployment import LiveDeployment, ServedModel, write_live
+from churnops.deployment import LiveDeployment, ServedModel
+from churnops.deployment_record import DeploymentRecord
 from churnops.settings import ServiceSettings
 from ops.processes import STARTUP_BOUND_S, free_port, server_process, wait_for_http
 from serving.app import create_app
@@ -126,15 +127,17 @@ def model_deployment(champion: Champion, endpoint: str, as_version: str | None =
                        validation_suite=champion.suite)
 
 
-def write_deployment(path: Path, config: LiveDeployment) -> Path:
-    write_live(config, path)
-    return path
+def write_deployment(url: str, config: LiveDeployment) -> str:
+    """Publish ``config`` as the next generation of the deployment record at ``url``."""
+    with DeploymentRecord(url) as record:
+        record.publish(config)
+    return url
 
 
 def service_settings(folder: Path, **overrides: Any) -> ServiceSettings:
-    """Settings for a service whose deployment file and SQLite log live in ``folder``."""
+    """Settings for a service whose deployment record and SQLite log live in ``folder``."""
     values: dict[str, Any] = {
-        "deployment_file": folder / "live.json",
+        "deployment_url": f"sqlite:///{folder / 'deployment.db'}",
         "feature_repo": paths.FEATURE_REPO,
         "inference_log_url": f"sqlite:///{folder / 'inference_log.db'}",
         "model_timeout_s": 10.0,  # two model servers share two cores with the tests

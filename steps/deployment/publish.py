@@ -7,16 +7,8 @@ from typing import Annotated
 
 from zenml import log_metadata, step
 
-from churnops.deployment import (
-    DeploymentEvent,
-    DeploymentHistory,
-    LiveDeployment,
-    ServedModel,
-    SmokeTestResult,
-    live_deployment_path,
-    read_live,
-    write_live,
-)
+from churnops.deployment import DeploymentEvent, LiveDeployment, ServedModel, SmokeTestResult
+from churnops.deployment_record import DeploymentRecord
 from stacks.access import stop_server
 
 logger = logging.getLogger(__name__)
@@ -41,24 +33,26 @@ def publish_live_deployment(
     candidate: ServedModel | None = None,
     candidate_check: SmokeTestResult | None = None,
 ) -> Annotated[LiveDeployment, "live_deployment"]:
-    """Write ``live.json`` for the smoke-tested servers, then retire the servers left unused.
+    """Publish the smoke-tested servers to the deployment record, then retire the servers
+    left unused.
 
     Takes the smoke-test results as inputs so that it runs only after they passed.
     """
     live = plan.model_copy(update={"primary": primary, "candidate": candidate})
-    previous = read_live()
-    write_live(live)
     checks = [c for c in (primary_check, candidate_check) if c is not None]
-    DeploymentHistory().append(DeploymentEvent(
+    event = DeploymentEvent(
         event="deployed", strategy=live.strategy, primary=primary.version,
         candidate=candidate.version if candidate else None,
         reason="smoke tests passed: " + ", ".join(
-            f"v{c.version} p50 {c.latency_p50_ms} ms p99 {c.latency_p99_ms} ms" for c in checks)))
-    retired = retire_unused_servers(previous, live)
+            f"v{c.version} p50 {c.latency_p50_ms} ms p99 {c.latency_p99_ms} ms" for c in checks))
+    with DeploymentRecord() as record:
+        previous = record.current()
+        published = record.publish(live, event, read=previous.generation if previous else 0)
+    retired = retire_unused_servers(previous.deployment if previous else None, live)
     log_metadata({"strategy": live.strategy, "primary": primary.version,
                   "candidate": candidate.version if candidate else "-",
                   "canary_share": live.canary_share, "retired_versions": retired or "-"},
                  artifact_name="live_deployment", infer_artifact=True)
-    logger.info("Live: %s (%s). Retired servers: %s.", live_deployment_path(), live.strategy,
-                ", ".join(f"v{v}" for v in retired) or "none")
+    logger.info("Live: generation %d (%s). Retired servers: %s.", published.generation,
+                live.strategy, ", ".join(f"v{v}" for v in retired) or "none")
     return live

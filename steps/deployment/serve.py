@@ -8,13 +8,8 @@ from typing import Annotated
 
 from zenml import log_metadata, step
 
-from churnops.deployment import (
-    DeploymentEvent,
-    DeploymentHistory,
-    LiveDeployment,
-    ServedModel,
-    Slot,
-)
+from churnops.deployment import DeploymentEvent, LiveDeployment, ServedModel, Slot
+from churnops.deployment_record import DeploymentRecord
 from stacks.access import start_server
 
 logger = logging.getLogger(__name__)
@@ -34,10 +29,11 @@ def deploy_model_server(
     try:
         service = start_server(model, timeout)
     except Exception as error:
-        DeploymentHistory().append(DeploymentEvent(
-            event="failed", strategy=plan.strategy, primary=plan.primary.version,
-            candidate=plan.candidate.version if plan.candidate else None,
-            reason=f"server for v{model.version} did not start: {error}"))
+        with DeploymentRecord() as record:
+            record.append(DeploymentEvent(
+                event="failed", strategy=plan.strategy, primary=plan.primary.version,
+                candidate=plan.candidate.version if plan.candidate else None,
+                reason=f"server for v{model.version} did not start: {error}"))
         raise
     served = model.served_at(service.get_prediction_url(), str(service.uuid))
     seconds = round(time.monotonic() - started, 1)

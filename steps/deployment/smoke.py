@@ -11,14 +11,13 @@ from zenml import log_metadata, step
 from churnops import data, paths, schema
 from churnops.deployment import (
     DeploymentEvent,
-    DeploymentHistory,
     LiveDeployment,
     ServedModel,
     SmokeTestError,
     SmokeTestResult,
     probe_endpoint,
-    read_live,
 )
+from churnops.deployment_record import DeploymentRecord
 from churnops.validation import suite_from_json
 from stacks.access import active_component, stop_server
 
@@ -48,17 +47,18 @@ def check_sample_against_suite(sample: pd.DataFrame, suite: dict) -> None:
 def withdraw(plan: LiveDeployment, model: ServedModel, reason: str) -> None:
     """Stop a server that failed its smoke test, unless the live deployment uses it.
 
-    The server is stopped, not deleted, so its log stays for diagnosis. ``live.json`` is
+    The server is stopped, not deleted, so its log stays for diagnosis. What is live is
     left as it is, so the previous deployment keeps serving.
     """
-    live = read_live()
-    in_use = {m.service_id for m in live.models()} if live else set()
-    if model.service_id and model.service_id not in in_use:
-        stop_server(model.service_id, delete=False)
-    DeploymentHistory().append(DeploymentEvent(
-        event="failed", strategy=plan.strategy, primary=plan.primary.version,
-        candidate=plan.candidate.version if plan.candidate else None,
-        reason=f"smoke test of v{model.version} failed: {reason}"))
+    with DeploymentRecord() as record:
+        live = record.live()
+        in_use = {m.service_id for m in live.models()} if live else set()
+        if model.service_id and model.service_id not in in_use:
+            stop_server(model.service_id, delete=False)
+        record.append(DeploymentEvent(
+            event="failed", strategy=plan.strategy, primary=plan.primary.version,
+            candidate=plan.candidate.version if plan.candidate else None,
+            reason=f"smoke test of v{model.version} failed: {reason}"))
 
 
 @step(enable_cache=False)

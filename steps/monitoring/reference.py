@@ -10,7 +10,7 @@ import pandas as pd
 from zenml import step
 
 from churnops import REGISTERED_MODEL_NAME, registry, schema
-from churnops.deployment import read_live
+from churnops.deployment_record import read_live
 from churnops.inference_log import PREDICTION
 from churnops.modeling.evaluation import Evaluation
 from churnops.monitoring import DeployedModel

@@ -8,7 +8,6 @@ Every server is deleted at the end of the module.
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from collections.abc import Iterator
 from uuid import UUID
@@ -18,8 +17,9 @@ import numpy as np
 import pytest
 import requests
 
-from churnops import REGISTERED_MODEL_NAME, paths, registry, schema, tracking
-from churnops.deployment import DeploymentHistory, LiveDeployment, live_deployment_path, read_live
+from churnops import REGISTERED_MODEL_NAME, deployment_record, paths, registry, schema, tracking
+from churnops.deployment import DeploymentEvent, LiveDeployment
+from churnops.deployment_record import DeploymentRecord, read_live
 from churnops.protocols import MLflowProtocol
 from churnops.settings import run_config
 
@@ -46,7 +46,8 @@ def deployer(training_run, zenml_client) -> Iterator:
     yield model_deployer
     for service in model_deployer.find_model_server():
         model_deployer.delete_model_server(service.uuid, timeout=30, force=True)
-    shutil.rmtree(live_deployment_path().parent, ignore_errors=True)
+    with DeploymentRecord() as record:  # later modules start with nothing deployed
+        deployment_record.metadata.drop_all(record.engine)
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +62,11 @@ def deploy(**overrides) -> LiveDeployment:
     config = run_config(paths.CONFIG_DIR / "deployment.yaml", overrides)
     deployment_pipeline.with_options(**config)()
     return read_live()
+
+
+def last_event() -> DeploymentEvent:
+    with DeploymentRecord() as record:
+        return record.history()[-1]
 
 
 def register_like(client, version: str, source: str, run_id: str) -> str:
@@ -103,7 +109,7 @@ def test_basic_deployment_serves_the_champion(deployer, mlflow_client, clean_cus
     np.testing.assert_allclose(predict(live.primary.endpoint, customers), expected, rtol=1e-9)
 
     assert f"churn-model v{version}" in status() and "[running]" in status()
-    assert DeploymentHistory().events()[-1].event == "deployed"
+    assert last_event().event == "deployed"
 
 
 def test_canary_runs_the_candidate_beside_the_primary(deployer, mlflow_client, versions):
@@ -127,11 +133,11 @@ def test_canary_runs_the_candidate_beside_the_primary(deployer, mlflow_client, v
 
 @pytest.mark.filterwarnings("ignore:Add type hints")
 def test_the_service_routes_by_the_published_deployment(deployer, tmp_path) -> None:
-    """The service reads the live.json the pipeline wrote: primary and canary both answer."""
+    """The service reads the record the pipeline published: primary and canary both answer."""
     from tests.serving_fixtures import running_service, service_settings
 
     live = read_live()
-    settings = service_settings(tmp_path, deployment_file=live_deployment_path())
+    settings = service_settings(tmp_path, deployment_url=paths.deployment_record_url())
     with running_service(settings) as service, service.client() as client:
         answers = [client.post("/predict", json={"customer_id": "7590-VHVEG"})
                    for _ in range(60)]
@@ -152,16 +158,18 @@ def test_failed_smoke_test_leaves_the_live_deployment_alone(
         info = mlflow.pyfunc.log_model(name="model", python_model=str(code))
     broken = register_like(mlflow_client, champion(mlflow_client), info.model_uri,
                            run.info.run_id)
-    live_before = live_deployment_path().read_bytes()
+    with DeploymentRecord() as record:
+        generation_before = record.generation()
     before = read_live()
 
     with pytest.raises(Exception, match="smoke"):
         deploy(strategy="canary", model_version=broken)
 
-    assert live_deployment_path().read_bytes() == live_before
+    with DeploymentRecord() as record:
+        assert record.generation() == generation_before
     for model in before.models():
         assert predict(model.endpoint, clean_customers.head(2)).shape == (2, 2)
-    event = DeploymentHistory().events()[-1]
+    event = last_event()
     assert (event.event, event.candidate) == ("failed", broken)
     assert "HTTP" in event.reason
     (server,) = deployer.find_model_server(service_name=f"zenml-churn-model-v{broken}")
@@ -183,7 +191,7 @@ def test_rollback_returns_all_traffic_to_the_primary(deployer):
     assert live.rollback.version == before.candidate.version
     assert not deployer.find_model_server(service_name=f"zenml-churn-model-v"
                                           f"{before.candidate.version}")
-    assert DeploymentHistory().events()[-1].event == "rolled_back"
+    assert last_event().event == "rolled_back"
 
 
 def test_promoting_the_canary_moves_the_alias_and_the_traffic(
@@ -205,7 +213,7 @@ def test_promoting_the_canary_moves_the_alias_and_the_traffic(
     assert live.primary == canary.candidate  # its server keeps serving
     assert deployer.find_model_server(service_uuid=UUID(old.service_id)) == []
     assert "traffic 100 %" in status()
-    assert DeploymentHistory().events()[-1].event == "promoted"
+    assert last_event().event == "promoted"
 
 
 def test_nothing_to_promote_or_roll_back_without_a_candidate(deployer):

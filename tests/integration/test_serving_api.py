@@ -44,7 +44,7 @@ def service(tmp_path: Path, champion: Champion, champion_server: ModelServer,
             start_service) -> RunningService:
     """A service whose deployment file names the champion server."""
     settings = service_settings(tmp_path)
-    write_deployment(settings.deployment_file, LiveDeployment(
+    write_deployment(settings.deployment_url, LiveDeployment(
         primary=model_deployment(champion, champion_server.endpoint)))
     return start_service(settings)
 
@@ -53,7 +53,7 @@ def service(tmp_path: Path, champion: Champion, champion_server: ModelServer,
 def down_service(tmp_path: Path, champion: Champion, start_service) -> RunningService:
     """A service whose model server is down (a closed port)."""
     settings = service_settings(tmp_path)
-    write_deployment(settings.deployment_file, LiveDeployment(
+    write_deployment(settings.deployment_url, LiveDeployment(
         primary=model_deployment(champion, closed_endpoint())))
     return start_service(settings)
 
@@ -273,7 +273,7 @@ def test_one_outcome_per_prediction_over_http(service: RunningService) -> None:
 def test_api_key(tmp_path: Path, champion: Champion, champion_server: ModelServer,
                  start_service) -> None:
     settings = service_settings(tmp_path, api_key="s3cret")
-    write_deployment(settings.deployment_file, LiveDeployment(
+    write_deployment(settings.deployment_url, LiveDeployment(
         primary=model_deployment(champion, champion_server.endpoint)))
     service = start_service(settings)
     body = {"customer_id": EXAMPLE_CUSTOMER_ID}

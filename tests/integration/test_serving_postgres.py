@@ -88,7 +88,7 @@ def test_concurrent_predictions_each_leave_one_row_on_postgres(
     start_service, clean_customers
 ) -> None:
     settings = service_settings(tmp_path, inference_log_url=postgres_log_url)
-    write_deployment(settings.deployment_file, LiveDeployment(
+    write_deployment(settings.deployment_url, LiveDeployment(
         primary=model_deployment(champion, champion_server.endpoint)))
     service = start_service(settings)
     ids = clean_customers["customerID"].head(50).tolist()

@@ -35,10 +35,10 @@ def service_process(folder: Path, champion: Champion, endpoint: str
                     ) -> Iterator[tuple[subprocess.Popen, str, str]]:
     """``python -m serving.server`` configured by environment variables only."""
     settings = service_settings(folder)
-    write_deployment(settings.deployment_file,
+    write_deployment(settings.deployment_url,
                      LiveDeployment(primary=model_deployment(champion, endpoint)))
     port = free_port()
-    env = {**os.environ, "CHURNOPS_DEPLOYMENT_FILE": str(settings.deployment_file),
+    env = {**os.environ, "CHURNOPS_DEPLOYMENT_URL": settings.deployment_url,
            "CHURNOPS_INFERENCE_LOG_URL": settings.inference_log_url,
            "CHURNOPS_MODEL_TIMEOUT_S": "10"}
     log = (folder / "service.log").open("w")
@@ -110,7 +110,7 @@ def test_fuzzed_requests_never_get_a_server_error(
     checks = [not_a_server_error, status_code_conformance, content_type_conformance,
               response_schema_conformance, negative_data_rejection]
     service_config = service_settings(tmp_path)
-    write_deployment(service_config.deployment_file, LiveDeployment(
+    write_deployment(service_config.deployment_url, LiveDeployment(
         primary=model_deployment(champion, champion_server.endpoint)))
     service = start_service(service_config)
     schema = schemathesis.openapi.from_url(f"{service.url}/openapi.json")

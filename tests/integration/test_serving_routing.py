@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from churnops import REGISTERED_MODEL_NAME, deployment
+from churnops import REGISTERED_MODEL_NAME, deployment_record
 from churnops.deployment import LiveDeployment
 from churnops.settings import CanaryBounds
 from serving.api_models import EXAMPLE_CUSTOMER_ID
@@ -50,7 +50,7 @@ def _rows(service: RunningService) -> list[dict]:
 
 def _start(tmp_path: Path, start_service, config: LiveDeployment) -> RunningService:
     settings = service_settings(tmp_path)
-    write_deployment(settings.deployment_file, config)
+    write_deployment(settings.deployment_url, config)
     return start_service(settings)
 
 
@@ -114,7 +114,7 @@ def test_canary_gets_its_share_of_traffic(
 
 
 def read_live(service: RunningService) -> LiveDeployment:
-    return deployment.read_live(service.settings.deployment_file)
+    return deployment_record.read_live(service.settings.deployment_url)
 
 
 def test_a_broken_canary_is_rolled_back(
@@ -135,6 +135,10 @@ def test_a_broken_canary_is_rolled_back(
     assert live.strategy == "basic" and live.candidate is None
     assert live.rollback is not None and "error rate" in live.rollback.reason
     assert live.primary.endpoint == champion_server.endpoint
+    with deployment_record.DeploymentRecord(service.settings.deployment_url) as record:
+        [event] = record.history()
+    assert (event.event, event.candidate) == ("rolled_back", CANDIDATE)
+    assert event.reason.startswith("automatic: error rate")
     assert metric_value(metrics, "churnops_canary_rollbacks_total") == 1
     failed_canary_calls = [r for r in _rows(service)
                            if r["variant"] == "canary" and r["status"] == "model_error"]

@@ -1,4 +1,4 @@
-"""The live deployment description, its history, version choice, smoke checks and status."""
+"""The live deployment description, version choice, smoke checks and status."""
 
 from __future__ import annotations
 
@@ -6,23 +6,18 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 
 import pytest
 import yaml
 
 from churnops import paths
 from churnops.deployment import (
-    DeploymentEvent,
-    DeploymentHistory,
     LiveDeployment,
     ServedModel,
     SmokeTestError,
     choose_versions,
     format_status,
     probe_endpoint,
-    read_live,
-    write_live,
 )
 from churnops.settings import CanaryBounds, merge, run_config
 from serving.api_models import EXAMPLE_FEATURES
@@ -41,18 +36,13 @@ def canary(share: float = 0.1) -> LiveDeployment:
                           candidate=endpoint("2", 8001), canary_share=share)
 
 
-# live.json ----------------------------------------------------------------------------------
+# The published document ------------------------------------------------------------------
 
 
-def test_live_json_round_trips_and_leaves_no_temporary_file(tmp_path: Path) -> None:
-    path = tmp_path / "live.json"
-    assert read_live(path) is None
-    write_live(canary(0.25), path)
-    write_live(canary(0.3), path)
-    assert read_live(path) == LiveDeployment.model_validate_json(path.read_text())
-    assert read_live(path).canary_share == 0.3
-    assert [p.name for p in tmp_path.iterdir()] == ["live.json"]
-    document = json.loads(path.read_text())
+def test_the_published_document_has_every_field_a_reader_needs() -> None:
+    live = canary(0.25)
+    document = live.model_dump(mode="json")
+    assert LiveDeployment.model_validate(json.loads(json.dumps(document))) == live
     assert set(document) == {"strategy", "primary", "candidate", "canary_share", "bounds",
                              "updated_at", "rollback"}
     assert set(document["primary"]) == {"version", "model_uri", "endpoint", "threshold",
@@ -61,11 +51,10 @@ def test_live_json_round_trips_and_leaves_no_temporary_file(tmp_path: Path) -> N
                                   "min_requests": 50}
 
 
-def test_default_paths_are_in_the_state_folder() -> None:
-    from churnops.deployment import live_deployment_path
-
-    assert live_deployment_path() == paths.state_dir() / "deployment" / "live.json"
-    assert DeploymentHistory().path == paths.state_dir() / "deployment" / "history.jsonl"
+def test_the_default_record_is_in_the_state_folder() -> None:
+    assert paths.deployment_record_url({}) == f"sqlite:///{paths.state_dir() / 'deployment.db'}"
+    assert paths.deployment_record_url({"CHURNOPS_DEPLOYMENT_URL": "postgresql://h/db"}) \
+        == "postgresql://h/db"
 
 
 @pytest.mark.parametrize("kwargs", [
@@ -96,16 +85,6 @@ def test_slots_name_the_candidate_by_strategy() -> None:
 def test_bounds_reject_unknown_keys() -> None:
     with pytest.raises(ValueError):
         CanaryBounds(max_error_rate=0.1, max_latency=3)
-
-
-def test_history_appends_in_order(tmp_path: Path) -> None:
-    history = DeploymentHistory(tmp_path / "history.jsonl")
-    assert history.events() == []
-    history.append(DeploymentEvent(event="deployed", strategy="basic", primary="1"))
-    history.append(DeploymentEvent(event="failed", strategy="canary", primary="1",
-                                   candidate="3", reason="smoke test failed"))
-    assert [(e.event, e.candidate) for e in history.events()] == [("deployed", None),
-                                                                  ("failed", "3")]
 
 
 # Choosing versions --------------------------------------------------------------------------
@@ -246,16 +225,9 @@ def test_merge_is_recursive_and_leaves_its_inputs_alone() -> None:
     assert base == {"a": {"b": 1, "c": {"d": 2}}, "e": [1]}
 
 
-def test_a_rollback_rewrite_keeps_the_primary_as_published(tmp_path: Path) -> None:
-    """The service rewrites live.json on a canary rollback; status reads the result."""
-    path = write_live(canary(0.25), tmp_path / "live.json")
-    served = read_live(path)
-    assert (served.strategy, served.canary_share) == ("canary", 0.25)
-    assert served.candidate.endpoint == canary().candidate.endpoint
-
-    write_live(served.rolled_back("error rate 0.40 > 0.05"), path)
-
-    live = read_live(path)
+def test_a_rollback_keeps_the_primary_as_published() -> None:
+    """The service publishes a rolled-back canary; status reads the result."""
+    live = canary(0.25).rolled_back("error rate 0.40 > 0.05")
     assert (live.strategy, live.candidate, live.canary_share) == ("basic", None, 0.0)
-    assert live.primary == canary().primary  # service_id survived the service's rewrite
+    assert live.primary == canary().primary  # service_id survived the rollback
     assert "error rate 0.40 > 0.05" in format_status(live)

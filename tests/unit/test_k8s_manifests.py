@@ -260,7 +260,7 @@ def test_service_probes_point_at_ready_and_health_on_the_container_port() -> Non
 def test_probe_and_metrics_paths_are_routes_of_the_service(tmp_path: Path) -> None:
     from serving.app import create_app
 
-    app = create_app(ServiceSettings(deployment_file=tmp_path / "live.json",
+    app = create_app(ServiceSettings(deployment_url="sqlite://",
                                      feature_repo=tmp_path, inference_log_url="sqlite://"))
     routes = set(app.openapi()["paths"])
     template = _find("Deployment", SERVICE)["spec"]["template"]

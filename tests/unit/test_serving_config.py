@@ -39,7 +39,7 @@ def test_settings_from_environment(tmp_path: Path) -> None:
     })
     assert settings.model_override is not None and settings.model_override.threshold == 0.43
     assert (settings.api_key, settings.batch_limit, settings.model_timeout_s) == ("k", 10, 2.0)
-    assert settings.deployment_file.name == "live.json"
+    assert settings.deployment_url.endswith("deployment.db")
     with pytest.raises(ValueError, match="CHURNOPS_MODEL_VERSION"):
         ServiceSettings.from_env({"CHURNOPS_MODEL_ENDPOINT": "http://x/invocations"})
     with pytest.raises(ValueError, match="positive"):

@@ -10,6 +10,7 @@ import getpass
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -55,3 +56,13 @@ def fresh_database(prefix: str) -> Iterator[str]:
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
+
+
+@contextmanager
+def database_url(backend: str, folder: Path, prefix: str) -> Iterator[str]:
+    """A new, empty database: a SQLite file in ``folder``, or one on the real PostgreSQL."""
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / f'{prefix}.db'}"
+        return
+    with fresh_database(prefix) as url:
+        yield url

@@ -11,7 +11,7 @@ import pytest
 
 from churnops.deployment import DeploymentEvent, LiveDeployment, ServedModel
 from churnops.deployment_record import DeploymentRecord, StaleDeploymentError, read_live
-from tests.postgres import fresh_database
+from tests.postgres import database_url
 
 SUITE = {"name": "churn_features", "expectations": []}
 
@@ -29,11 +29,8 @@ CANARY = LiveDeployment(strategy="canary", primary=served("1"), candidate=served
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'deployment.db'}"
-    else:
-        with fresh_database("churnops_record") as database_url:
-            yield database_url
+    with database_url(request.param, tmp_path, "churnops_record") as url:
+        yield url
 
 
 @pytest.fixture

@@ -17,18 +17,15 @@ from serving.inference_log import (
     InferenceLog,
     UnknownPredictionError,
 )
-from tests.postgres import fresh_database
+from tests.postgres import database_url
 
 CUSTOMER = "7590-VHVEG"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def log_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'log.db'}"
-    else:
-        with fresh_database("churnops_feedback") as url:
-            yield url
+    with database_url(request.param, tmp_path, "churnops_feedback") as url:
+        yield url
 
 
 @pytest.fixture

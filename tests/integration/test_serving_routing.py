@@ -138,7 +138,7 @@ def test_a_broken_canary_is_rolled_back(
     with deployment_record.DeploymentRecord(service.settings.deployment_url) as record:
         [event] = record.history()
     assert (event.event, event.candidate) == ("rolled_back", CANDIDATE)
-    assert event.reason.startswith("automatic: error rate")
+    assert event.reason.startswith("automatic: canary error rate")
     assert metric_value(metrics, "churnops_canary_rollbacks_total") == 1
     failed_canary_calls = [r for r in _rows(service)
                            if r["variant"] == "canary" and r["status"] == "model_error"]

@@ -54,6 +54,8 @@ FEAST_ENV = "production"
 MINIO_SECRET = "churnops-minio"
 MLFLOW_SECRET = "churnops-mlflow"
 FEAST_SECRET = "churnops-feast"
+STATE_SECRET = "churnops-state"
+"""The databases every stage shares: the inference log and the deployment record."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,13 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("CHURNOPS_FEAST_REDIS", "Feast Redis connection string, "
              "e.g. redis:6379,password=PASSWORD",
              secrets=((FEAST_SECRET, "CHURNOPS_FEAST_REDIS"),)),
+    Variable("CHURNOPS_INFERENCE_LOG_URL", "the inference log the service writes and the "
+             "monitoring and retraining steps read, "
+             "e.g. postgresql+psycopg://churnops:PASSWORD@postgres:5432/churnops",
+             secrets=((STATE_SECRET, "CHURNOPS_INFERENCE_LOG_URL"),)),
+    Variable("CHURNOPS_DEPLOYMENT_URL", "the deployment record the deployment steps publish "
+             "to and the service watches (the same database will do)",
+             secrets=((STATE_SECRET, "CHURNOPS_DEPLOYMENT_URL"),)),
 )
 
 
@@ -173,7 +182,9 @@ def components(values: Mapping[str, str]) -> list[ComponentSpec]:
     orchestrator = {"kubeflow_hostname": v["CHURNOPS_KFP_HOST"],
                     "user_namespace": v["CHURNOPS_KFP_USER_NAMESPACE"] or None}
     return [
-        ComponentSpec(T.ORCHESTRATOR, "kubeflow", "kubeflow", _drop_none(orchestrator)),
+        # Every step pod gets the shared databases' URLs, as the service does (deploy/k8s).
+        ComponentSpec(T.ORCHESTRATOR, "kubeflow", "kubeflow", _drop_none(orchestrator),
+                      secrets=(STATE_SECRET,)),
         ComponentSpec(T.ARTIFACT_STORE, "minio", "s3", {
             "path": v["CHURNOPS_ARTIFACT_PATH"],
             "client_kwargs": {"endpoint_url": v["CHURNOPS_S3_ENDPOINT_URL"]},

@@ -16,6 +16,7 @@
 #   secrets   CHURNOPS_S3_ACCESS_KEY_ID CHURNOPS_S3_SECRET_ACCESS_KEY -> churnops-minio, churnops-feast
 #             CHURNOPS_MLFLOW_TRACKING_USERNAME CHURNOPS_MLFLOW_TRACKING_PASSWORD -> churnops-mlflow
 #             CHURNOPS_FEAST_REGISTRY_URL CHURNOPS_FEAST_REDIS        -> churnops-feast
+#             CHURNOPS_INFERENCE_LOG_URL CHURNOPS_DEPLOYMENT_URL      -> churnops-state
 #   (needed while the secret does not exist; when set, they create or update it)
 set -euo pipefail
 cd "$(dirname "$0")/../.."  # the project root: plugin flavors are imported from here
@@ -37,7 +38,7 @@ CHURNOPS_FEAST_REPO="${CHURNOPS_FEAST_REPO:-/app/feature_repo}"
 CHURNOPS_FEAST_PROJECT="${CHURNOPS_FEAST_PROJECT:-churnops}"
 
 run() {  # echo the command with secret values masked, then run it
-  echo "+ $*" | sed -E 's/(--(aws_access_key_id|aws_secret_access_key|AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|username|password|CHURNOPS_FEAST_REGISTRY_URL|CHURNOPS_FEAST_REDIS)=)[^ ]*/\1***/g'
+  echo "+ $*" | sed -E 's/(--(aws_access_key_id|aws_secret_access_key|AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|username|password|CHURNOPS_FEAST_REGISTRY_URL|CHURNOPS_FEAST_REDIS|CHURNOPS_INFERENCE_LOG_URL|CHURNOPS_DEPLOYMENT_URL)=)[^ ]*/\1***/g'
   [ -n "${DRY_RUN:-}" ] || "$@"
 }
 
@@ -66,6 +67,9 @@ secret churnops-mlflow username=CHURNOPS_MLFLOW_TRACKING_USERNAME \
 secret churnops-feast CHURNOPS_FEAST_REGISTRY_URL=CHURNOPS_FEAST_REGISTRY_URL \
   CHURNOPS_FEAST_REDIS=CHURNOPS_FEAST_REDIS AWS_ACCESS_KEY_ID=CHURNOPS_S3_ACCESS_KEY_ID \
   AWS_SECRET_ACCESS_KEY=CHURNOPS_S3_SECRET_ACCESS_KEY
+# The databases every stage shares, attached to the orchestrator: every step pod gets them.
+secret churnops-state CHURNOPS_INFERENCE_LOG_URL=CHURNOPS_INFERENCE_LOG_URL \
+  CHURNOPS_DEPLOYMENT_URL=CHURNOPS_DEPLOYMENT_URL
 
 # Stack plugins (custom flavors), by import path from the project root.
 run "$ZENML" data-validator flavor register stacks.plugins.data_validator.flavor.GXEvidentlyDataValidatorFlavor
@@ -74,7 +78,7 @@ run "$ZENML" model-deployer flavor register stacks.plugins.model_deployer.flavor
 optional=()
 [ -n "${CHURNOPS_KFP_USER_NAMESPACE:-}" ] && optional+=("--user_namespace=$CHURNOPS_KFP_USER_NAMESPACE")
 run "$ZENML" orchestrator register kubeflow --flavor=kubeflow \
-  --kubeflow_hostname="$CHURNOPS_KFP_HOST" "${optional[@]}"
+  --kubeflow_hostname="$CHURNOPS_KFP_HOST" --secret=churnops-state "${optional[@]}"
 # `authentication_secret`, not the `key`/`secret` fields: `--secret` is the CLI's own option.
 run "$ZENML" artifact-store register minio --flavor=s3 --path="$CHURNOPS_ARTIFACT_PATH" \
   --client_kwargs="{\"endpoint_url\": \"$CHURNOPS_S3_ENDPOINT_URL\"}" \

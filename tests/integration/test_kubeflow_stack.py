@@ -36,6 +36,8 @@ ENV = {
     "CHURNOPS_FEAST_OFFLINE_SOURCE": "s3://churnops/feast/customer_snapshot.parquet",
     "CHURNOPS_FEAST_REGISTRY_URL": "postgresql+psycopg://feast:test@127.0.0.1:5432/feast",
     "CHURNOPS_FEAST_REDIS": "127.0.0.1:6379",
+    "CHURNOPS_INFERENCE_LOG_URL": "postgresql+psycopg://churnops:test@127.0.0.1:5432/log",
+    "CHURNOPS_DEPLOYMENT_URL": "postgresql+psycopg://churnops:test@127.0.0.1:5432/record",
 }
 
 EXPECTED = {
@@ -79,6 +81,11 @@ def test_registration_creates_every_component_and_secret(zenml_client, kubeflow_
         "CHURNOPS_FEAST_REGISTRY_URL": ENV["CHURNOPS_FEAST_REGISTRY_URL"],
         "CHURNOPS_FEAST_REDIS": ENV["CHURNOPS_FEAST_REDIS"],
         "AWS_ACCESS_KEY_ID": "test-access-key", "AWS_SECRET_ACCESS_KEY": "test-secret-key"}
+
+    orchestrator = components["ORCHESTRATOR"]
+    assert orchestrator.secrets == [zenml_client.get_secret(register.STATE_SECRET).id]
+    assert zenml_client.get_secret(register.STATE_SECRET).secret_values == {
+        name: ENV[name] for name in ("CHURNOPS_INFERENCE_LOG_URL", "CHURNOPS_DEPLOYMENT_URL")}
 
     assert register.register(zenml_client, env=ENV) is False  # idempotent
     assert len(zenml_client.list_stacks(name=register.STACK_NAME)) == 1

@@ -31,7 +31,7 @@ DOCKER = ROOT / "docker"
 NAMESPACE = "churnops"
 SERVICE = "churn-service"
 # Objects the manifests refer to that are created by hand at deploy time (deploy/k8s/README.md).
-CREATED_AT_DEPLOY = {("ConfigMap", "churn-model-suite")}
+CREATED_AT_DEPLOY: set[tuple[str, str]] = set()
 
 DOCUMENTS = [doc for path in validate.manifest_files() for doc in validate.load_documents(path)]
 APPLIED = [doc for doc in DOCUMENTS if doc.path.name != validate.SECRET_TEMPLATES]
@@ -301,7 +301,7 @@ def test_every_service_variable_is_one_the_settings_read(
     read = env.asked | {"CHURNOPS_HOME"}
     given = set(_env_sources(_service_container()))
     assert given - read == set(), f"set but never read by ServiceSettings: {given - read}"
-    assert {"CHURNOPS_MODEL_ENDPOINT", "CHURNOPS_INFERENCE_LOG_URL"} <= given
+    assert {"CHURNOPS_DEPLOYMENT_URL", "CHURNOPS_INFERENCE_LOG_URL"} <= given
 
 
 def test_settings_accept_the_service_configuration(
@@ -312,24 +312,23 @@ def test_settings_accept_the_service_configuration(
     pod = _find("Deployment", SERVICE)["spec"]["template"]
     env = _env_sources(container)
     settings = ServiceSettings.from_env(env)
-    override = settings.model_override
-    assert override is not None
-    assert re.fullmatch(r"http://[\w.-]+\.svc\.cluster\.local:\d+/v2/models/churn-model/infer",
-                        override.endpoint)
-    assert 0.0 < override.threshold < 1.0 and override.version.isdigit()
     assert settings.inference_log_url.startswith("postgresql+psycopg://")
+    assert settings.deployment_url.startswith("postgresql+psycopg://")
     assert settings.api_key is not None
     assert settings.feature_repo == _mount_path(pod, container, "churn-service-feast")
-    assert override.validation_suite.parent == _mount_path(pod, container, "churn-model-suite")
     state_mount = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}["state"]
     assert env["CHURNOPS_HOME"] == state_mount
 
 
-def test_service_calls_the_model_endpoint_with_the_v2_protocol() -> None:
-    from churnops import protocols
-    endpoint = _find("ConfigMap", "churn-service-config")["data"]["CHURNOPS_MODEL_ENDPOINT"]
-    protocol, _ = protocols.protocol_for_endpoint(endpoint)
-    assert protocol.name == "v2"
+def test_the_service_pins_no_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What is served comes from the deployment record, never from the manifest."""
+    monkeypatch.setenv("CHURNOPS_HOME", str(tmp_path))
+    settings = ServiceSettings.from_env(_env_sources(_service_container()))
+    assert settings.model_override is None
+    manifests = "".join(path.read_text() for path in validate.manifest_files())
+    for pinned in ("CHURNOPS_MODEL_ENDPOINT", "CHURNOPS_MODEL_VERSION",
+                   "CHURNOPS_MODEL_THRESHOLD", "CHURNOPS_VALIDATION_SUITE"):
+        assert pinned not in manifests
 
 
 def _feast_template() -> str:

@@ -107,6 +107,24 @@ class CanaryBounds(_Settings):
         return max(CANARY_WINDOW, self.min_requests)
 
 
+class ChallengerJudgement(_Settings):
+    """When a live candidate is promoted or rolled back on outcomes (``churnops.challenger``).
+
+    Non-inferiority: the candidate is promoted when, at ``confidence``, it is worse than the
+    primary by less than the margin on both ROC-AUC and value per customer; it is rolled back
+    when it is worse by more than the margin on either; otherwise the judgement waits.
+    """
+
+    margin_roc_auc: float = Field(0.01, ge=0, description="Tolerated ROC-AUC loss.")
+    margin_value_per_customer: float = Field(
+        0.5, ge=0, description="Tolerated loss of business value per customer (USD/month).")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="One-sided confidence level.")
+    min_outcomes: int = Field(
+        200, ge=20, description="Labelled requests (per arm for a canary) before any verdict.")
+    bootstrap_samples: int = Field(1000, ge=100, description="Bootstrap resamples.")
+    seed: int = 0
+
+
 # Monitoring ----------------------------------------------------------------------------------
 
 

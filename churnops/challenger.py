@@ -19,13 +19,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel
 from sklearn.metrics import roc_auc_score
 
-from churnops.modeling.evaluation import business_value_per_customer
+from churnops.deployment import LiveDeployment
+from churnops.modeling.evaluation import MONTHLY_CHARGES, business_value_per_customer
 from churnops.settings import BusinessSettings, ChallengerJudgement
 
 
@@ -60,8 +62,11 @@ class Arm:
 class ChallengerVerdict(BaseModel):
     """What to do with a live candidate, and the evidence."""
 
-    mode: Literal["paired", "a/b"]
-    decision: Literal["promote", "roll_back", "wait"]
+    mode: Literal["paired", "a/b"] | None
+    """None when no candidate is live."""
+    decision: Literal["promote", "roll_back", "wait", "none"]
+    candidate: str | None = None
+    primary: str | None = None
     outcomes: int
     """Labelled requests judged (the smaller arm, for a canary)."""
     more_outcomes_needed: int | None = None
@@ -69,6 +74,48 @@ class ChallengerVerdict(BaseModel):
     roc_auc_difference: Interval | None = None
     value_per_customer_difference: Interval | None = None
     reasons: list[str]
+
+
+def judge_live_candidate(live: LiveDeployment, rows: list[dict[str, Any]],
+                         judgement: ChallengerJudgement, business: BusinessSettings
+                         ) -> ChallengerVerdict:
+    """The verdict on the live deployment's candidate from the inference log's labelled
+    rows (``InferenceLogReader.labelled_answers``); ``none`` when no candidate is live."""
+    if live.candidate is None:
+        return ChallengerVerdict(mode=None, decision="none", outcomes=0,
+                                 primary=live.primary.version,
+                                 reasons=["no shadow or canary is live"])
+    primary, candidate = live.primary, live.candidate
+    frame = pd.DataFrame(rows, columns=["request_id", "ts", "shadow", "model_version",
+                                        "variant", "probability", "features", "churned"])
+    frame["monthly_charges"] = [row.get(MONTHLY_CHARGES) if row else np.nan
+                                for row in frame["features"]]
+    answered = frame[~frame["shadow"].astype(bool)]
+    if live.strategy == "shadow":
+        scored = frame[frame["shadow"].astype(bool)
+                       & (frame["model_version"] == candidate.version)]
+        pairs = answered[answered["model_version"] == primary.version].merge(
+            scored, on="request_id", suffixes=("", "_candidate"))
+        verdict = judge_shadow(_arm(pairs, "", primary.threshold),
+                               _arm(pairs, "_candidate", candidate.threshold),
+                               judgement, business)
+    else:
+        canary = answered[answered["model_version"] == candidate.version]
+        since = canary["ts"].min() if len(canary) else None
+        rest = answered[(answered["model_version"] == primary.version)
+                        & (answered["variant"] == "primary")]
+        rest = rest[rest["ts"] >= since] if since is not None else rest.iloc[:0]
+        verdict = judge_canary(_arm(rest, "", primary.threshold),
+                               _arm(canary, "", candidate.threshold), judgement, business)
+    return verdict.model_copy(update={"candidate": candidate.version,
+                                      "primary": primary.version})
+
+
+def _arm(frame: pd.DataFrame, suffix: str, threshold: float) -> Arm:
+    return Arm(probability=frame[f"probability{suffix}"].to_numpy(float),
+               churned=frame["churned"].to_numpy(int),
+               monthly_charges=frame[f"monthly_charges{suffix}"].to_numpy(float),
+               threshold=threshold)
 
 
 def judge_shadow(primary: Arm, candidate: Arm, judgement: ChallengerJudgement,

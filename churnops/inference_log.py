@@ -203,6 +203,23 @@ class InferenceLogReader:
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
+    def labelled_answers(self, model_versions: tuple[str, ...],
+                         since: datetime | None = None) -> list[dict[str, Any]]:
+        """Every ``ok`` prediction row of ``model_versions`` (answers and shadow scores)
+        whose request has an outcome, with the outcome, oldest first."""
+        p, f = predictions, feedback
+        query = (
+            select(p.c.request_id, p.c.ts, p.c.shadow, p.c.model_version, p.c.variant,
+                   p.c.probability, p.c.features, f.c.churned)
+            .select_from(p.join(f, f.c.request_id == p.c.request_id))
+            .where(p.c.status == "ok", p.c.model_version.in_(model_versions))
+            .order_by(p.c.ts, p.c.request_id)
+        )
+        if since is not None:
+            query = query.where(p.c.ts >= since)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
+
     def ping(self) -> None:
         """Raise if the database cannot be reached."""
         with self.engine.connect() as connection:

@@ -147,6 +147,7 @@ class MonitoringSettings(_Settings):
         0.05, ge=0, description="Live ROC-AUC this far below the training-time figure "
         "means degraded performance.")
     business: BusinessSettings = BusinessSettings()
+    challenger: ChallengerJudgement = ChallengerJudgement()
     alert_webhook: str | None = Field(
         None, description="URL that receives a JSON POST on a positive decision (Slack "
         "incoming webhooks work); CHURNOPS_ALERT_WEBHOOK overrides it.")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from zenml import pipeline
 
 from churnops.settings import MonitoringSettings, MonitoringWindow
+from steps.monitoring.challenger import judge_candidate
 from steps.monitoring.decide import decide_on_action
 from steps.monitoring.drift import detect_drift
 from steps.monitoring.performance import evaluate_live_performance
@@ -22,3 +23,4 @@ def monitoring_pipeline(settings: MonitoringSettings, window: MonitoringWindow,
     validation = validate_production_inputs(current)
     performance = evaluate_live_performance(labelled, deployed, settings)
     decide_on_action(drift, performance, validation, deployed, settings)
+    judge_candidate(settings, inference_log_url)

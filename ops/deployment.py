@@ -29,10 +29,15 @@ def status() -> str:
     A server is ``running`` when its health check answers; only the deployment record and
     HTTP are read, so this needs no pipeline or stack code.
     """
+    from sqlalchemy.engine import make_url
+
     with DeploymentRecord() as record:
-        live = record.live()
+        published = record.current()
+        where = make_url(record.url).render_as_string(hide_password=True)
+    live = published.deployment if published else None
     health = {m.version: server_health(m.endpoint) for m in live.models()} if live else {}
-    return format_status(live, health)
+    generation = f", generation {published.generation}" if published else ""
+    return f"Deployment record: {where}{generation}\n{format_status(live, health)}"
 
 
 def server_health(endpoint: str | None, timeout: float = 2.0) -> str:

@@ -284,6 +284,9 @@ def test_api_key(tmp_path: Path, champion: Champion, champion_server: ModelServe
         assert client.post("/predict", json=body,
                            headers={"X-API-Key": "s3cret"}).status_code == 200
         assert client.post("/feedback", json={**body, "churned": True}).status_code == 401
+        for write, payload in (("/predict/batch", {"requests": [body]}),
+                               ("/feedback/batch", {"outcomes": [{**body, "churned": True}]})):
+            assert client.post(write, json=payload).status_code == 401, write
         for open_path in ("/health", "/ready", "/metrics", "/docs", "/openapi.json"):
             assert client.get(open_path).status_code == 200, open_path
 

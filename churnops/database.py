@@ -7,7 +7,7 @@ first released are created by ``upgrade`` (the migration path: additive changes 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from sqlalchemy import Engine, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
@@ -44,3 +44,24 @@ def upgrade(bound: Engine, metadata: MetaData) -> None:
                     f"Cannot add the unique index {index.name} to {table.name}: rows repeat "
                     f"{', '.join(c.name for c in index.columns)}. Keep one of each, then "
                     "start again.") from error
+
+
+class Database:
+    """The tables of ``metadata`` behind one connection pool, created or upgraded when
+    opened; safe to use from many threads."""
+
+    metadata: ClassVar[MetaData]
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = engine(url)
+        upgrade(self.engine, self.metadata)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

@@ -51,13 +51,13 @@ class StaleDeploymentError(RuntimeError):
     """The live deployment changed since it was read; read it again and retry."""
 
 
-class DeploymentRecord:
-    """The record behind one connection pool; safe to use from many threads."""
+class DeploymentRecord(database.Database):
+    """What is live and its history; opening it creates the missing tables."""
+
+    metadata = metadata
 
     def __init__(self, url: str | None = None) -> None:
-        self.url = url or paths.deployment_record_url()
-        self.engine = database.engine(self.url)
-        database.upgrade(self.engine, metadata)
+        super().__init__(url or paths.deployment_record_url())
 
     def generation(self) -> int:
         """The current generation, 0 before the first deployment; cheap enough to poll."""
@@ -108,15 +108,6 @@ class DeploymentRecord:
         with self.engine.connect() as connection:
             rows = connection.execute(select(events.c.event).order_by(events.c.id)).scalars()
             return [DeploymentEvent.model_validate(row) for row in rows]
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    def __enter__(self) -> DeploymentRecord:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
 
 def read_live(url: str | None = None) -> LiveDeployment | None:

@@ -105,36 +105,11 @@ class PredictionRecord:
     shadow: bool = False
 
 
-class InferenceLogReader:
-    """The log's tables behind one connection pool; safe to use from many threads.
+class InferenceLogReader(database.Database):
+    """The log's tables; opening it creates the missing ones, so a log nobody wrote yet
+    reads empty."""
 
-    Opening it creates the tables that are missing, so a log nobody wrote yet reads empty.
-    """
-
-    def __init__(self, url: str) -> None:
-        self.engine = database.engine(url)
-        database.upgrade(self.engine, metadata)
-
-    def answered_customer(self, request_id: str) -> tuple[bool, str | None]:
-        """(whether the request was answered, the customer it was for)."""
-        query = select(predictions.c.customer_id).where(
-            predictions.c.request_id == request_id, predictions.c.shadow.is_(False)
-        )
-        with self.engine.connect() as connection:
-            rows = connection.execute(query).all()
-        return (bool(rows), rows[0].customer_id if rows else None)
-
-    def latest_answered(self, customer_id: str, connection: Connection | None = None
-                        ) -> str | None:
-        """The ``request_id`` of the customer's latest answered prediction, if any."""
-        query = (select(predictions.c.request_id)
-                 .where(predictions.c.customer_id == customer_id,
-                        predictions.c.shadow.is_(False), predictions.c.status == "ok")
-                 .order_by(predictions.c.ts.desc()).limit(1))
-        if connection is not None:
-            return connection.execute(query).scalar()
-        with self.engine.connect() as own:
-            return own.execute(query).scalar()
+    metadata = metadata
 
     def labelled_predictions(self) -> list[dict[str, Any]]:
         """Feedback joined to the answered prediction it is about, oldest first."""
@@ -225,14 +200,24 @@ class InferenceLogReader:
         with self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
-    def close(self) -> None:
-        self.engine.dispose()
 
-    def __enter__(self) -> InferenceLogReader:
-        return self
 
-    def __exit__(self, *_: object) -> None:
-        self.close()
+def latest_answered(connection: Connection, customer_id: str) -> str | None:
+    """The ``request_id`` of the customer's latest answered prediction, if any."""
+    query = (select(predictions.c.request_id)
+             .where(predictions.c.customer_id == customer_id,
+                    predictions.c.shadow.is_(False), predictions.c.status == "ok")
+             .order_by(predictions.c.ts.desc()).limit(1))
+    return connection.execute(query).scalar()
+
+
+def answered_for(connection: Connection, request_id: str) -> tuple[bool, str | None]:
+    """(whether ``request_id`` was answered, the customer it was for)."""
+    query = select(predictions.c.customer_id).where(
+        predictions.c.request_id == request_id, predictions.c.shadow.is_(False),
+        predictions.c.status == "ok")
+    row = connection.execute(query).first()
+    return (row is not None, row.customer_id if row else None)
 
 
 def log_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -16,7 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from churnops.inference_log import (
     InferenceLogReader,
     PredictionRecord,
+    answered_for,
     feedback,
+    latest_answered,
     predictions,
 )
 
@@ -88,7 +90,7 @@ class InferenceLog(InferenceLogReader):
         results: list[RecordedFeedback] = []
         with self.engine.begin() as connection:
             for index, outcome in enumerate(items):
-                request_id = self._prediction_of(connection, index, outcome)
+                request_id = _prediction_of(connection, index, outcome)
                 existing = _outcome_of(connection, request_id)
                 if existing is None:
                     row = {"ts": now, "customer_id": outcome.customer_id,
@@ -103,26 +105,26 @@ class InferenceLog(InferenceLogReader):
                 results.append(existing)
         return results
 
-    def _prediction_of(self, connection: Connection, index: int, outcome: Feedback) -> str:
-        if outcome.request_id is None:
-            latest = self.latest_answered(outcome.customer_id, connection)
-            if latest is None:
-                raise UnknownPredictionError(
-                    index, f"customer {outcome.customer_id} has no answered prediction to "
-                           "judge; send the request_id of the prediction")
-            return latest
-        answered_for = connection.execute(
-            select(predictions.c.customer_id).where(
-                predictions.c.request_id == outcome.request_id,
-                predictions.c.shadow.is_(False), predictions.c.status == "ok")).first()
-        if answered_for is None:
+
+
+def _prediction_of(connection: Connection, index: int, outcome: Feedback) -> str:
+    """The request an outcome is about, by the rule in ``record_feedback``."""
+    if outcome.request_id is None:
+        latest = latest_answered(connection, outcome.customer_id)
+        if latest is None:
             raise UnknownPredictionError(
-                index, f"no answered prediction has request_id {outcome.request_id}")
-        if answered_for.customer_id not in (None, outcome.customer_id):
-            raise ConflictingFeedbackError(
-                index, f"request {outcome.request_id} was for customer "
-                       f"{answered_for.customer_id}, not {outcome.customer_id}")
-        return outcome.request_id
+                index, f"customer {outcome.customer_id} has no answered prediction to "
+                       "judge; send the request_id of the prediction")
+        return latest
+    answered, customer_id = answered_for(connection, outcome.request_id)
+    if not answered:
+        raise UnknownPredictionError(
+            index, f"no answered prediction has request_id {outcome.request_id}")
+    if customer_id not in (None, outcome.customer_id):
+        raise ConflictingFeedbackError(
+            index, f"request {outcome.request_id} was for customer {customer_id}, "
+                   f"not {outcome.customer_id}")
+    return outcome.request_id
 
 
 def _outcome_of(connection: Connection, request_id: str) -> RecordedFeedback | None:

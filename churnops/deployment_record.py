@@ -7,6 +7,9 @@ the deployment pipeline publishes, the service watches, ``run.py deploy`` reads 
 Each change of the live deployment is a new *generation*, never an update in place. A
 writer names the generation it read; of two writers that read the same one, the first wins
 and the second gets ``StaleDeploymentError`` (optimistic concurrency on the primary key).
+
+The continuous-training controller keeps its memory here too, one row per run
+(``loop_runs``), with the same rule: two runs that read the same state cannot both record.
 """
 
 from __future__ import annotations
@@ -36,6 +39,14 @@ events = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("ts", DateTime(timezone=True), nullable=False),
     Column("event", JSON, nullable=False),
+)
+loop_runs = Table(
+    "continuous_training_runs",
+    metadata,
+    Column("run", Integer, primary_key=True, autoincrement=False),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("state", JSON, nullable=False),
+    Column("summary", JSON, nullable=False),
 )
 
 
@@ -108,6 +119,32 @@ class DeploymentRecord(database.Database):
         with self.engine.connect() as connection:
             rows = connection.execute(select(events.c.event).order_by(events.c.id)).scalars()
             return [DeploymentEvent.model_validate(row) for row in rows]
+
+    def loop_state(self) -> dict | None:
+        """The continuous-training controller's latest saved state, None before its first run."""
+        query = select(loop_runs.c.state).order_by(loop_runs.c.run.desc()).limit(1)
+        with self.engine.connect() as connection:
+            return connection.execute(query).scalar()
+
+    def record_loop_run(self, run: int, state: dict, summary: dict) -> None:
+        """Save run ``run``'s state; ``StaleDeploymentError`` if that run was recorded."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(loop_runs), {
+                    "run": run, "ts": datetime.now(UTC), "state": state, "summary": summary})
+        except IntegrityError as error:
+            raise StaleDeploymentError(
+                f"Continuous-training run {run} was already recorded: another run of the "
+                "pipeline went first. Its decisions stand; this one's are not saved."
+            ) from error
+
+    def loop_runs(self) -> list[dict]:
+        """Every recorded continuous-training run's summary, oldest first."""
+        query = select(loop_runs.c.run, loop_runs.c.ts, loop_runs.c.summary).order_by(
+            loop_runs.c.run)
+        with self.engine.connect() as connection:
+            return [{"run": row.run, "ts": row.ts, **row.summary}
+                    for row in connection.execute(query)]
 
 
 def read_live(url: str | None = None) -> LiveDeployment | None:

@@ -202,7 +202,10 @@ class SimulationSettings(_Settings):
 
 
 class LoopSettings(_Settings):
-    """The closed loop's own rules (``ops/loop.py``)."""
+    """The continuous-training controller's rules (``churnops/continuous.py``).
+
+    One run of the continuous-training pipeline is one turn of the loop; "days" count runs.
+    """
 
     label_window_days: int = Field(3, ge=1, description="Outcomes of this many days back "
                                    "measure live performance.")
@@ -215,6 +218,14 @@ class LoopSettings(_Settings):
     min_new_outcomes: int = Field(
         900, ge=1, description="After a drop, outcomes of requests made since the change "
         "that a retraining waits for.")
+    label_delay_days: int = Field(2, ge=0, description="How late outcomes arrive: a drop "
+                                  "read today started this many runs earlier.")
+    candidate_strategy: Literal["shadow", "canary"] = Field(
+        "shadow", description="How an approved challenger goes live: a shadow is judged on "
+        "every request (paired), a canary on its own share (A/B).")
+    max_candidate_runs: int = Field(
+        10, ge=1, description="A candidate still undecided after this many runs is rolled "
+        "back, so that retraining can go on.")
     canary_share: float = Field(0.2, gt=0, le=1)
     bounds: CanaryBounds = CanaryBounds(min_agreement=0.3, min_requests=30)
 

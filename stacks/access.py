@@ -278,3 +278,24 @@ def mirror_champion(version: str) -> None:
         logger.warning("Not mirrored: %s", error)
         return
     mirror.set_stage("production", force=True)
+
+
+def new_model_version(description: str, artifacts: dict[str, Any]) -> Any:
+    """A new ZenML model version of the model, holding ``artifacts`` (name -> data).
+
+    For pipelines that train only when they decide to (continuous training): a pipeline
+    configured with a model gets a model version on every run, trained or not. Each
+    artifact is saved, as the step's output would be, and linked to the new version.
+    """
+    from zenml import save_artifact
+    from zenml.model.utils import link_artifact_version_to_model_version
+
+    client = Client()
+    try:
+        client.get_model(REGISTERED_MODEL_NAME)
+    except KeyError:
+        client.create_model(name=REGISTERED_MODEL_NAME)
+    version = client.create_model_version(REGISTERED_MODEL_NAME, description=description)
+    for name, data in artifacts.items():
+        link_artifact_version_to_model_version(save_artifact(data, name=name), version)
+    return version

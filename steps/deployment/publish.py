@@ -38,8 +38,19 @@ def publish_live_deployment(
 
     Takes the smoke-test results as inputs so that it runs only after they passed.
     """
+    live, retired = publish(plan, primary, candidate,
+                            [c for c in (primary_check, candidate_check) if c is not None])
+    log_metadata({"strategy": live.strategy, "primary": primary.version,
+                  "candidate": candidate.version if candidate else "-",
+                  "canary_share": live.canary_share, "retired_versions": retired or "-"},
+                 artifact_name="live_deployment", infer_artifact=True)
+    return live
+
+
+def publish(plan: LiveDeployment, primary: ServedModel, candidate: ServedModel | None,
+            checks: list[SmokeTestResult]) -> tuple[LiveDeployment, list[str]]:
+    """Publish the served models as a new generation; returns it and the retired versions."""
     live = plan.model_copy(update={"primary": primary, "candidate": candidate})
-    checks = [c for c in (primary_check, candidate_check) if c is not None]
     event = DeploymentEvent(
         event="deployed", strategy=live.strategy, primary=primary.version,
         candidate=candidate.version if candidate else None,
@@ -49,10 +60,6 @@ def publish_live_deployment(
         previous = record.current()
         published = record.publish(live, event, read=previous.generation if previous else 0)
     retired = retire_unused_servers(previous.deployment if previous else None, live)
-    log_metadata({"strategy": live.strategy, "primary": primary.version,
-                  "candidate": candidate.version if candidate else "-",
-                  "canary_share": live.canary_share, "retired_versions": retired or "-"},
-                 artifact_name="live_deployment", infer_artifact=True)
     logger.info("Live: generation %d (%s). Retired servers: %s.", published.generation,
                 live.strategy, ", ".join(f"v{v}" for v in retired) or "none")
-    return live
+    return live, retired

@@ -26,6 +26,16 @@ def resolve_versions(
     the registry's champion as the primary, and as candidate ``model_version`` or the newest
     version besides the champion.
     """
+    plan = plan_deployment(strategy, canary_share, bounds, model_version)
+    log_metadata({"strategy": strategy, "primary": plan.primary.version,
+                  "candidate": plan.candidate.version if plan.candidate else "-"},
+                 artifact_name="deployment_plan", infer_artifact=True)
+    return plan
+
+
+def plan_deployment(strategy: Strategy, canary_share: float, bounds: CanaryBounds,
+                    model_version: str | None = None) -> LiveDeployment:
+    """The deployment the step above describes, from the stack's registry."""
     client = mlflow_client()
     current = registry.champion_version(client)
     primary, candidate = choose_versions(
@@ -37,8 +47,6 @@ def resolve_versions(
         candidate=registry.describe_version(client, candidate) if candidate else None,
         canary_share=canary_share if strategy == "canary" else 0.0, bounds=bounds,
     )
-    log_metadata({"strategy": strategy, "primary": primary, "candidate": candidate or "-"},
-                 artifact_name="deployment_plan", infer_artifact=True)
     logger.info("Deploying %s: primary v%s%s.", strategy, primary,
                 f", candidate v{candidate}" if candidate else "")
     return plan

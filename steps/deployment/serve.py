@@ -24,8 +24,20 @@ def deploy_model_server(
     A server already running for that version is reused. A server that does not come up
     within ``timeout`` seconds fails the run and is recorded in the deployment history.
     """
-    model = plan.model(slot)
     started = time.monotonic()
+    served = serve_in_slot(plan, slot, timeout)
+    seconds = round(time.monotonic() - started, 1)
+    log_metadata({"version": served.version, "slot": slot, "endpoint": served.endpoint,
+                  "service_id": served.service_id, "seconds_to_ready": seconds},
+                 artifact_name="served_model", infer_artifact=True)
+    logger.info("%s v%s is served at %s (ready in %.1f s).",
+                slot.capitalize(), served.version, served.endpoint, seconds)
+    return served
+
+
+def serve_in_slot(plan: LiveDeployment, slot: Slot, timeout: int) -> ServedModel:
+    """The plan's model in ``slot``, served; a failure is recorded in the history first."""
+    model = plan.model(slot)
     try:
         service = start_server(model, timeout)
     except Exception as error:
@@ -35,11 +47,4 @@ def deploy_model_server(
                 candidate=plan.candidate.version if plan.candidate else None,
                 reason=f"server for v{model.version} did not start: {error}"))
         raise
-    served = model.served_at(service.get_prediction_url(), str(service.uuid))
-    seconds = round(time.monotonic() - started, 1)
-    log_metadata({"version": model.version, "slot": slot, "endpoint": served.endpoint,
-                  "service_id": served.service_id, "seconds_to_ready": seconds},
-                 artifact_name="served_model", infer_artifact=True)
-    logger.info("%s v%s is served at %s (ready in %.1f s).",
-                slot.capitalize(), model.version, served.endpoint, seconds)
-    return served
+    return model.served_at(service.get_prediction_url(), str(service.uuid))

@@ -71,6 +71,14 @@ def smoke_test(
     On any failure the new server is stopped, the failure is recorded in the deployment
     history, and the step fails: nothing is published, the previous deployment keeps serving.
     """
+    result = run_smoke_test(plan, model, sample_size, request_timeout)
+    log_metadata(result.model_dump(), artifact_name="smoke_test", infer_artifact=True)
+    return result
+
+
+def run_smoke_test(plan: LiveDeployment, model: ServedModel, sample_size: int = 20,
+                   request_timeout: float = 10.0) -> SmokeTestResult:
+    """The smoke test the step above describes; withdraws the server when it fails."""
     sample = sample_customers(sample_size)
     try:
         check_sample_against_suite(sample, model.validation_suite)
@@ -81,7 +89,6 @@ def smoke_test(
             f"churn-model v{model.version} failed its smoke test at {model.endpoint}: "
             f"{error}. Its server was stopped; the previous deployment is still live."
         ) from error
-    log_metadata(result.model_dump(), artifact_name="smoke_test", infer_artifact=True)
     logger.info("Smoke test of v%s passed: %d requests, p50 %.1f ms, p99 %.1f ms.",
                 result.version, result.requests, result.latency_p50_ms, result.latency_p99_ms)
     return result

@@ -23,9 +23,18 @@ def promotion_gate(
 ) -> Annotated[GateResult, "promotion_decision"]:
     """Re-score the champion on this run's holdout and move the alias only for a clear winner.
 
-    With ``promote=False`` a winner is only approved: the alias moves later, when its
-    canary deployment holds (``run.py --promote-canary``).
+    With ``promote=False`` a winner is only approved: the alias moves later, when its live
+    candidate (shadow or canary) is judged on outcomes.
     """
+    result = gate_version(model_version, holdout, holdout_evaluation, settings, promote)
+    log_metadata(result.model_dump(exclude_none=True),
+                 artifact_name="promotion_decision", infer_artifact=True)
+    return result
+
+
+def gate_version(model_version: str, holdout: pd.DataFrame, holdout_evaluation: Evaluation,
+                 settings: TrainingSettings, promote: bool = True) -> GateResult:
+    """The gate's decision on ``model_version``, recorded in the registry's history."""
     client = mlflow_client()
     champion = registry.champion_version(client)
     champion_metrics = None
@@ -42,7 +51,7 @@ def promotion_gate(
         mirror_champion(model_version)
     elif decision.promote:
         registry.record(client, registry.HistoryEvent(
-            "approved", model_version, previous, f"{decision.summary}; canary next"))
+            "approved", model_version, previous, f"{decision.summary}; to be judged live"))
     else:
         registry.record(client, registry.HistoryEvent(
             "rejected", model_version, previous, decision.summary))
@@ -56,7 +65,5 @@ def promotion_gate(
         challenger_roc_auc=challenger_metrics["test_roc_auc"],
         champion_roc_auc=champion_metrics["test_roc_auc"] if champion_metrics else None,
     )
-    log_metadata(result.model_dump(exclude_none=True),
-                 artifact_name="promotion_decision", infer_artifact=True)
     logger.info("Promotion gate for version %s: %s", model_version, decision.summary)
     return result

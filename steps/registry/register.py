@@ -5,6 +5,7 @@ from typing import Annotated
 
 from zenml import get_step_context, log_metadata, step
 from zenml.model_registries.base_model_registry import ModelRegistryModelMetadata
+from zenml.models import ModelVersionResponse
 
 from churnops import REGISTERED_MODEL_NAME
 from churnops.modeling.evaluation import Evaluation
@@ -23,6 +24,15 @@ def register_model_version(
     The registry (MLflow) is the registry of record. The run's ZenML model version mirrors
     it: each names the other, and the run's metadata lists the artifacts it came from.
     """
+    context = get_step_context()
+    return register(mlflow_run_id, model_uri, holdout_evaluation, data_version,
+                    context.model_version)
+
+
+def register(mlflow_run_id: str, model_uri: str, evaluation: Evaluation, data_version: str,
+             mirror: ModelVersionResponse | None) -> str:
+    """Register the model in the stack's registry, tagged with its threshold, figures and
+    validation suite, and tie it to its ZenML model version ``mirror``."""
     registry = active_model_registry()
     context = get_step_context()
     version = registry.register_model_version(
@@ -35,10 +45,9 @@ def register_model_version(
             zenml_run_name=context.pipeline_run.name,
         ),
     )
-    mirror = context.model_version
     tags = {
-        THRESHOLD_TAG: holdout_evaluation.threshold,
-        "test_roc_auc": holdout_evaluation.roc_auc,
+        THRESHOLD_TAG: evaluation.threshold,
+        "test_roc_auc": evaluation.roc_auc,
         "data_version": data_version,
         "validation_suite": f"runs:/{mlflow_run_id}/{FEATURE_SUITE_PATH}",
         **({ZENML_VERSION_TAG: mirror.id} if mirror else {}),
@@ -50,7 +59,7 @@ def register_model_version(
         lineage = {"mlflow_version": str(version.version), "mlflow_run_id": mlflow_run_id,
                    "zenml_model_version": mirror.name, "data_version": data_version,
                    "training_artifacts": linked_artifacts(mirror.id)}
-        log_metadata({REGISTERED_MODEL_NAME: lineage}, infer_model=True)
+        log_metadata({REGISTERED_MODEL_NAME: lineage}, model_version_id=mirror.id)
         log_metadata({REGISTERED_MODEL_NAME: lineage},
                      run_id_name_or_prefix=context.pipeline_run.id)
     logger.info("Registered %s version %s.", REGISTERED_MODEL_NAME, version.version)

@@ -24,6 +24,11 @@ def load_reference_frame(model_version: str | None = None) -> Annotated[
 ]:
     """The training frame of the champion (or a version): the artifact linked to its ZenML
     model version."""
+    return reference_frame(model_version)
+
+
+def reference_frame(model_version: str | None = None) -> pd.DataFrame:
+    """The training frame of ``model_version``, by default the champion."""
     version = str(model_version or registry.champion_version(mlflow_client()).version)
     frame = training_artifact(version, "training_frame")
     logger.info("Reference: %d rows, the training frame of v%s.", len(frame), version)
@@ -41,6 +46,13 @@ def load_labelled_production(policy: RetrainingPolicy, inference_log_url: str | 
     ``since`` keeps only requests made from then on: after a change in behaviour, the
     outcomes of earlier requests teach the old relation.
     """
+    return labelled_production(policy, inference_log_url, until, since)
+
+
+def labelled_production(policy: RetrainingPolicy, inference_log_url: str | None = None,
+                        until: datetime | None = None, since: datetime | None = None
+                        ) -> pd.DataFrame:
+    """The labelled production rows the policy learns from (see the step above)."""
     end = until or datetime.now(UTC)
     start = (end - timedelta(days=policy.window_days) if policy.mode == "window"
              else datetime(1970, 1, 1, tzinfo=UTC))
@@ -60,6 +72,12 @@ def combine_training_data(reference: pd.DataFrame, production: pd.DataFrame,
     ``window``: reference rows are sampled (seeded) only to bring the total up to
     ``min_rows``, so recent behaviour dominates. ``cumulative``: the whole reference.
     """
+    return combine(reference, production, policy)
+
+
+def combine(reference: pd.DataFrame, production: pd.DataFrame, policy: RetrainingPolicy
+            ) -> tuple[pd.DataFrame, str]:
+    """The retraining frame and its data version (see the step above)."""
     recent = pd.DataFrame({
         schema.ENTITY_KEY: production["customer_id"].astype(str).to_numpy(),
         EVENT_TIMESTAMP: pd.to_datetime(production["ts"], utc=True).to_numpy(),

@@ -34,6 +34,15 @@ def log_model(
 ) -> tuple[Annotated[str, "mlflow_run_id"], Annotated[str, "model_uri"],
            Annotated[MarkdownString, "model_card"]]:
     """Log the model with its signature, lineage, environment, model card and GX suite."""
+    run_id, model_uri, card = log_with_card(model, train, holdout_evaluation, candidate_scores,
+                                            permutation_importance, data_version, settings)
+    return run_id, model_uri, MarkdownString(card)
+
+
+def log_with_card(model: Pipeline, train: pd.DataFrame, evaluation: Evaluation,
+                  candidate_scores: list, permutation_importance: pd.DataFrame,
+                  data_version: str, settings: TrainingSettings) -> tuple[str, str, str]:
+    """Log the model to the active MLflow run; returns (run id, model URI, model card)."""
     example = train[list(schema.FEATURE_NAMES)].head(5)
     with warnings.catch_warnings():
         # Integer inputs are intended: the schema has no missing values by contract.
@@ -50,7 +59,6 @@ def log_model(
     mlflow.log_param("data_version", data_version)
     mlflow.log_artifact(str(paths.PROJECT_ROOT / "requirements.txt"), "environment")
     mlflow.log_dict(suite_to_json(build_feature_suite()), FEATURE_SUITE_PATH)
-    evaluation = holdout_evaluation
     scores = [CandidateScore(**score) for score in candidate_scores]
     card = render_model_card(
         model_name=REGISTERED_MODEL_NAME,
@@ -68,4 +76,4 @@ def log_model(
         importances=permutation_importance,
     )
     mlflow.log_text(card, "model_card.md")
-    return mlflow.active_run().info.run_id, info.model_uri, MarkdownString(card)
+    return mlflow.active_run().info.run_id, info.model_uri, card

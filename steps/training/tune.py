@@ -21,6 +21,18 @@ def tune_candidates(train: pd.DataFrame, settings: TrainingSettings) -> tuple[
     Annotated[Pipeline, "model"], Annotated[list, "candidate_scores"]
 ]:
     """Grid-search every configured candidate with stratified CV; keep the best by ROC-AUC."""
+    model, scores, selected = tune_and_log(train, settings)
+    log_metadata(selected, artifact_name="model", infer_artifact=True)
+    return model, scores
+
+
+def tune_and_log(train: pd.DataFrame, settings: TrainingSettings
+                 ) -> tuple[Pipeline, list[dict], dict]:
+    """Tune every candidate and log the search to the active MLflow run.
+
+    Returns the best model, every candidate's scores (best first), and the selection's
+    figures.
+    """
     X, y = train[list(schema.FEATURE_NAMES)], data.label(train)
     results = []
     for i, (name, space) in enumerate(settings.candidates.items(), start=1):
@@ -37,7 +49,5 @@ def tune_candidates(train: pd.DataFrame, settings: TrainingSettings) -> tuple[
                        "train_rows": len(train),
                        **{f"best_{k}": v for k, v in best.best_params.items()}})
     mlflow.log_metrics(best.metrics())
-    log_metadata({"selected_model": best.name, **best.metrics()},
-                 artifact_name="model", infer_artifact=True)
     scores = [dataclasses.asdict(r.score()) for r in sorted(results, key=lambda r: -r.cv_mean)]
-    return best.best_estimator, scores
+    return best.best_estimator, scores, {"selected_model": best.name, **best.metrics()}

@@ -1,0 +1,57 @@
+"""The controller's memory between continuous-training runs, in the deployment record."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from zenml import log_metadata, step
+
+from churnops.continuous import (
+    CandidateAction,
+    LoopState,
+    RetrainingOrder,
+    RetrainingResult,
+    after_retraining,
+)
+from churnops.deployment import LiveDeployment
+from churnops.deployment_record import DeploymentRecord
+from churnops.settings import MonitoringWindow
+
+logger = logging.getLogger(__name__)
+
+
+@step(enable_cache=False)
+def start_run(window: MonitoringWindow) -> Annotated[LoopState, "loop_state"]:
+    """The state the previous run left, as this run starts (one more run, its window)."""
+    with DeploymentRecord() as record:
+        saved = record.loop_state()
+    state = LoopState.model_validate(saved) if saved else LoopState()
+    start, _, _ = window.resolve()
+    state = state.started(start)
+    logger.info("Continuous-training run %d.", state.runs)
+    return state
+
+
+@step(enable_cache=False)
+def finish_run(order: RetrainingOrder, action: CandidateAction, result: RetrainingResult,
+               deployed: LiveDeployment | None = None) -> Annotated[list[str], "actions"]:
+    """Save the state for the next run; returns what this run did, one line per action.
+
+    Two runs that started from the same state cannot both finish: the second fails here
+    and its state is not saved (what it deployed or promoted is in the record).
+    """
+    approved = result.approved_version is not None
+    state = after_retraining(order.state, approved, deployed is not None)
+    actions = [line for line in (action.line(), result.line()) if line]
+    if deployed is not None:
+        actions.append(f"v{deployed.candidate.version} live as {deployed.strategy}")
+    if not result.retrained and order.reason != "no retraining needed":
+        actions.append(order.reason)
+    with DeploymentRecord() as record:
+        record.record_loop_run(state.runs, state.model_dump(mode="json"),
+                               {"actions": actions, "retrain_reason": order.reason})
+    log_metadata({"run": state.runs, "actions": actions or ["none"]},
+                 artifact_name="actions", infer_artifact=True)
+    logger.info("Run %d: %s.", state.runs, "; ".join(actions) or "nothing to do")
+    return actions

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import click
 
-PIPELINE_NAMES = ("feature", "training", "inference", "deployment", "monitoring", "retraining")
+PIPELINE_NAMES = ("feature", "training", "inference", "deployment", "monitoring", "retraining",
+                  "continuous_training")
 SCENARIOS = ("none", "data_drift", "concept_drift", "mixed")
 CONFIG = click.Path(exists=True, dir_okay=False, path_type=Path)
 

@@ -38,6 +38,8 @@ KEPT_WINDOWS = 60
 class LoopState(BaseModel):
     """What the controller remembers between runs."""
 
+    controller: str = Field("production", description="Whose memory: production, or a "
+                            "simulation's own, so that a simulation starts afresh.")
     runs: int = Field(0, description="Runs recorded so far; this run's number is runs + 1.")
     window_starts: list[datetime] = Field(
         default_factory=list, description="Start of each recent run's traffic window.")

@@ -14,9 +14,9 @@ prediction service watches to know where to send requests. Its serving slots:
 "champion" is the registry's alias only: the primary usually serves the champion, but
 ``--model-version`` can put another version there.
 
-Every deployment, failed deployment, candidate promotion and rollback is appended to the
-deployment history, in the same record, beside the registry's promotion history of the
-champion alias. This module holds no ZenML code.
+Every deployment, failed deployment, candidate promotion, rollback and change of the canary
+share is appended to the deployment history, in the same record, beside the registry's
+promotion history of the champion alias. This module holds no ZenML code.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from churnops.settings import CanaryBounds
 
 Strategy = Literal["basic", "shadow", "canary"]
 STRATEGIES: tuple[str, ...] = ("basic", "shadow", "canary")
-EventKind = Literal["deployed", "failed", "promoted", "rolled_back"]
+EventKind = Literal["deployed", "failed", "promoted", "rolled_back", "canary_share"]
 
 
 def _now() -> datetime:

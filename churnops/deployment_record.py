@@ -8,8 +8,9 @@ Each change of the live deployment is a new *generation*, never an update in pla
 writer names the generation it read; of two writers that read the same one, the first wins
 and the second gets ``StaleDeploymentError`` (optimistic concurrency on the primary key).
 
-The continuous-training controller keeps its memory here too, one row per run
-(``loop_runs``), with the same rule: two runs that read the same state cannot both record.
+The continuous-training controller keeps its memory here too, one row per run of each
+controller (``production``, or a simulation's own), with the same rule: two runs that read
+the same state cannot both record.
 """
 
 from __future__ import annotations
@@ -17,7 +18,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, Table, func, insert, select
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -43,6 +55,7 @@ events = Table(
 loop_runs = Table(
     "continuous_training_runs",
     metadata,
+    Column("controller", String(100), primary_key=True),
     Column("run", Integer, primary_key=True, autoincrement=False),
     Column("ts", DateTime(timezone=True), nullable=False),
     Column("state", JSON, nullable=False),
@@ -120,32 +133,34 @@ class DeploymentRecord(database.Database):
             rows = connection.execute(select(events.c.event).order_by(events.c.id)).scalars()
             return [DeploymentEvent.model_validate(row) for row in rows]
 
-    def loop_state(self) -> dict | None:
-        """The continuous-training controller's latest saved state, None before its first run."""
-        query = select(loop_runs.c.state).order_by(loop_runs.c.run.desc()).limit(1)
+    def loop_state(self, controller: str) -> dict | None:
+        """A continuous-training controller's latest state, None before its first run."""
+        query = (select(loop_runs.c.state).where(loop_runs.c.controller == controller)
+                 .order_by(loop_runs.c.run.desc()).limit(1))
         with self.engine.connect() as connection:
             return connection.execute(query).scalar()
 
-    def record_loop_run(self, run: int, state: dict, summary: dict) -> None:
+    def record_loop_run(self, controller: str, run: int, state: dict, summary: dict) -> None:
         """Save run ``run``'s state; ``StaleDeploymentError`` if that run was recorded."""
         try:
             with self.engine.begin() as connection:
                 connection.execute(insert(loop_runs), {
-                    "run": run, "ts": datetime.now(UTC), "state": state, "summary": summary})
+                    "controller": controller, "run": run, "ts": datetime.now(UTC),
+                    "state": state, "summary": summary})
         except IntegrityError as error:
             raise StaleDeploymentError(
-                f"Continuous-training run {run} was already recorded: another run of the "
-                "pipeline went first. Its decisions stand; this one's are not saved."
+                f"Continuous-training run {run} of '{controller}' was already recorded: "
+                "another run of the pipeline went first. Its decisions stand; this one's "
+                "state is not saved."
             ) from error
 
-    def loop_runs(self) -> list[dict]:
-        """Every recorded continuous-training run's summary, oldest first."""
-        query = select(loop_runs.c.run, loop_runs.c.ts, loop_runs.c.summary).order_by(
-            loop_runs.c.run)
+    def loop_runs(self, controller: str) -> list[dict]:
+        """A controller's recorded runs (run, ts and summary), oldest first."""
+        query = (select(loop_runs.c.run, loop_runs.c.ts, loop_runs.c.summary)
+                 .where(loop_runs.c.controller == controller).order_by(loop_runs.c.run))
         with self.engine.connect() as connection:
             return [{"run": row.run, "ts": row.ts, **row.summary}
                     for row in connection.execute(query)]
-
 
 def read_live(url: str | None = None) -> LiveDeployment | None:
     """What is live now, or None before the first deployment."""

@@ -342,10 +342,29 @@ def run_config(path: str | Path, parameters: Mapping[str, Any] | None = None
                ) -> dict[str, Any]:
     """A ZenML run config (the YAML at ``path``) with ``parameters`` merged into its own.
 
-    Use it as ``pipeline.with_options(**run_config(...))()``.
+    A config can take parameters from other configs, so that each setting has one home:
+    ``parameters_from: {monitoring: monitoring.yaml:parameters.settings}`` sets the
+    parameter ``monitoring`` to that entry of ``monitoring.yaml`` (a path beside ``path``);
+    the config's own ``parameters`` merge over it. Use the result as
+    ``pipeline.with_options(**run_config(...))()``.
     """
     config = yaml.safe_load(Path(path).read_text()) or {}
+    if borrowed := config.pop("parameters_from", None):
+        taken = {name: _config_entry(Path(path).parent, where)
+                 for name, where in borrowed.items()}
+        config["parameters"] = merge(taken, config.get("parameters") or {})
     if parameters:
         config["parameters"] = merge(config.get("parameters") or {}, parameters)
     return config
 
+
+
+def _config_entry(folder: Path, where: str) -> Any:
+    """``file.yaml:a.b`` -> the entry ``a`` / ``b`` of ``folder/file.yaml``."""
+    file, _, keys = where.partition(":")
+    entry = yaml.safe_load((folder / file).read_text()) or {}
+    for key in keys.split("."):
+        if not isinstance(entry, Mapping) or key not in entry:
+            raise KeyError(f"{where}: {folder / file} has no entry {keys}")
+        entry = entry[key]
+    return entry

@@ -30,6 +30,7 @@ PIPELINES = {  # name -> (module, pipeline function), imported only when run
     "deployment": ("pipelines.deployment", "deployment_pipeline"),
     "monitoring": ("pipelines.monitoring", "monitoring_pipeline"),
     "retraining": ("pipelines.retraining", "retraining_pipeline"),
+    "continuous_training": ("pipelines.continuous_training", "continuous_training_pipeline"),
 }
 ORDER_OF_ALL = ("feature", "training", "inference", "deployment")
 """What ``pipeline all`` runs: the life cycle up to a served model."""
@@ -77,6 +78,7 @@ def run(client: Client, name: str, config_path: Path | None = None,
     if tracker is not None:
         tracking.ensure_experiment(tracker.get_tracking_uri(), pipeline.name)
     options = settings.run_config(config_path or default_config(name), parameters)
+    options.pop("schedule", None)  # one run now; `run.py schedule` and the KFP schedule repeat
     options = kubeflow_settings.for_active_stack(pipeline, options)  # image, resources
     if no_cache:
         options["enable_cache"] = False
@@ -159,6 +161,10 @@ def where_to_look(client: Client, run: PipelineRunResponse) -> list[str]:
         lines += [f"                   - {reason}" for reason in decision.reasons]
         lines.append(f"  Drift report:    {paths.reports_dir() / 'drift_report.html'} (and "
                      "the 'drift_report' artifact in the dashboard)")
+    if "finish_run" in steps:
+        actions = output(run, "finish_run", "actions")
+        lines += ["  Loop actions:    " + ("; ".join(actions) or "none"),
+                  "                   the controller's runs: `python run.py deploy status`"]
     lines.append(f"  Reports:         {paths.reports_dir()}")
     return lines
 

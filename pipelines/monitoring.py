@@ -3,24 +3,15 @@ from __future__ import annotations
 from zenml import pipeline
 
 from churnops.settings import MonitoringSettings, MonitoringWindow
+from pipelines.monitor import monitor
 from steps.monitoring.challenger import judge_candidate
-from steps.monitoring.decide import decide_on_action
-from steps.monitoring.drift import detect_drift
-from steps.monitoring.performance import evaluate_live_performance
-from steps.monitoring.production import load_production_window
-from steps.monitoring.reference import load_reference_data
-from steps.monitoring.validate import validate_production_inputs
 
 
 @pipeline(name="churn_monitoring")
 def monitoring_pipeline(settings: MonitoringSettings, window: MonitoringWindow,
                         model_version: str | None = None,
                         inference_log_url: str | None = None) -> None:
-    """Compare a window of production traffic with the deployed version's reference data."""
-    reference, deployed = load_reference_data(model_version)
-    current, labelled = load_production_window(deployed, window, inference_log_url)
-    _, drift = detect_drift(reference, current, settings)
-    validation = validate_production_inputs(current)
-    performance = evaluate_live_performance(labelled, deployed, settings)
-    decide_on_action(drift, performance, validation, deployed, settings)
+    """Compare a window of production traffic with the deployed version's reference data,
+    and judge the live candidate on its outcomes."""
+    monitor(settings, window, model_version, inference_log_url)
     judge_candidate(settings, inference_log_url)

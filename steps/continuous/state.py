@@ -22,11 +22,13 @@ logger = logging.getLogger(__name__)
 
 
 @step(enable_cache=False)
-def start_run(window: MonitoringWindow) -> Annotated[LoopState, "loop_state"]:
-    """The state the previous run left, as this run starts (one more run, its window)."""
+def start_run(window: MonitoringWindow, controller: str = "production"
+              ) -> Annotated[LoopState, "loop_state"]:
+    """The state the controller's previous run left, as this run starts (one more run,
+    its window)."""
     with DeploymentRecord() as record:
-        saved = record.loop_state()
-    state = LoopState.model_validate(saved) if saved else LoopState()
+        saved = record.loop_state(controller)
+    state = LoopState.model_validate(saved) if saved else LoopState(controller=controller)
     start, _, _ = window.resolve()
     state = state.started(start)
     logger.info("Continuous-training run %d.", state.runs)
@@ -49,7 +51,7 @@ def finish_run(order: RetrainingOrder, action: CandidateAction, result: Retraini
     if not result.retrained and order.reason != "no retraining needed":
         actions.append(order.reason)
     with DeploymentRecord() as record:
-        record.record_loop_run(state.runs, state.model_dump(mode="json"),
+        record.record_loop_run(state.controller, state.runs, state.model_dump(mode="json"),
                                {"actions": actions, "retrain_reason": order.reason})
     log_metadata({"run": state.runs, "actions": actions or ["none"]},
                  artifact_name="actions", infer_artifact=True)

@@ -1,14 +1,24 @@
 """The active stack, reached at run time: the one module steps and operations use for it.
 
 Nothing here looks a component up when it is imported. It is also the one place that knows
-model deployer flavors: each flavor has its own service configuration, and
-``SERVER_CONFIGS`` maps a flavor to the function that builds it (the local stack's
-``mlflow`` deployer, and the ``seldon_progressive`` plugin for Kubernetes).
+model deployer flavors. Steps and operations call four functions that work on every flavor:
+``serve_slot`` (serve a deployment plan's slot), ``served_promotion``, ``served_rollback``
+and ``served_canary_share`` (make the servers follow the deployment record after it changed).
 
-One model server serves one registry version and is named after it (service name
-``churn-model-v<N>``, pipeline step name ``deploy_model_server.v<N>``), so a primary and a
-candidate always run on separate servers, and promoting a candidate keeps its server
-running instead of starting another one.
+- ``mlflow`` (the local stack): one model server per registry version, named after it
+  (service name ``churn-model-v<N>``, pipeline step name ``deploy_model_server.v<N>``), so a
+  primary and a candidate always run on separate servers, and promoting a candidate keeps
+  its server running instead of starting another one. ``SERVER_CONFIGS`` maps such a flavor
+  to the builder of its per-version service configuration (``start_server``).
+- ``seldon_progressive`` (Kubernetes): ONE SeldonDeployment for the model (``churn-model``)
+  whose predictors are the primary and, for shadow and canary, the candidate. Serving a
+  slot applies the plan's rollout as far as that slot; promotion, rollback and a new canary
+  share are the deployer's ``promote``, ``rollback`` and ``set_canary_share``. A slot's
+  endpoint is the in-cluster URL of its predictor's Service (``predictor_address`` in
+  ``stacks/plugins/model_deployer/manifests.py``, which also names the predictor).
+
+Either way the prediction service routes each request to the slot's endpoint in the
+deployment record.
 """
 
 from __future__ import annotations
@@ -18,7 +28,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from zenml.client import Client
@@ -27,18 +37,23 @@ from zenml.models.v2.misc.service import ServiceType
 from zenml.services import BaseService, ServiceConfig
 
 from churnops import REGISTERED_MODEL_NAME, features
-from churnops.deployment import ServedModel
+from churnops.deployment import LiveDeployment, ServedModel, Slot
 from stacks.plugins.data_validator.materializer import ValidationReportMaterializer
 
 if TYPE_CHECKING:
     from feast import FeatureStore
     from mlflow import MlflowClient
 
+    from stacks.plugins.model_deployer.deployer import SeldonProgressiveModelDeployer
+    from stacks.plugins.model_deployer.manifests import Rollout
+    from stacks.plugins.model_deployer.service import SeldonRolloutService
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["ValidationReportMaterializer", "active_component", "active_feature_store",
-           "active_model_registry", "mlflow_client", "start_server", "stop_server",
-           "server_state"]
+           "active_model_registry", "mlflow_client", "serve_slot", "served_canary_share",
+           "served_promotion", "served_rollback", "serving_service_ids", "start_server",
+           "stop_server", "server_state"]
 
 
 def active_component(attribute: str) -> Any:
@@ -117,30 +132,6 @@ def mlflow_server_config(version: ServedModel, timeout: int
     return config, MLFlowDeploymentService.SERVICE_TYPE
 
 
-def seldon_server_config(version: ServedModel, timeout: int
-                         ) -> tuple[ServiceConfig, ServiceType]:
-    """Adapter for the ``seldon_progressive`` flavor: a SeldonDeployment for one version.
-
-    Each version gets its own single-predictor deployment (MLServer, V2 protocol), like
-    the local servers, so the prediction service routes shadow and canary traffic the same
-    way on every stack. Seldon's storage initializer downloads the model from the
-    registry's artifact location, so ``models:/`` URIs are resolved first.
-    """
-    from stacks.plugins.model_deployer.manifests import Rollout
-    from stacks.plugins.model_deployer.service import SeldonRolloutConfig, SeldonRolloutService
-
-    name = server_name(version.version)
-    rollout = Rollout(
-        deployment_name=name, model_name=REGISTERED_MODEL_NAME, strategy="basic",
-        primary=version.model_copy(update={"model_uri": storage_uri(version)}),
-    )
-    config = SeldonRolloutConfig(
-        name=name, model_name=REGISTERED_MODEL_NAME, rollout=rollout,
-        pipeline_name=DEPLOYMENT_PIPELINE, pipeline_step_name=f"{SERVER_STEP}.v{version.version}",
-    )
-    return config, SeldonRolloutService.SERVICE_TYPE
-
-
 def storage_uri(version: ServedModel) -> str:
     """Where a version's model files are stored (``s3://...``), for servers that fetch them."""
     if not version.model_uri.startswith("models:/"):
@@ -151,9 +142,10 @@ def storage_uri(version: ServedModel) -> str:
 
 SERVER_CONFIGS: dict[str, Callable[[ServedModel, int], tuple[ServiceConfig, ServiceType]]] = {
     "mlflow": mlflow_server_config,
-    "seldon_progressive": seldon_server_config,
 }
-"""Model deployer flavor -> builder of its service configuration for one version."""
+"""Model deployer flavor -> builder of its service configuration for one version, for the
+flavors that run one server per version (``start_server``). ``seldon_progressive`` serves
+all versions from one SeldonDeployment instead (``serve_slot``)."""
 
 
 def server_config(
@@ -162,15 +154,18 @@ def server_config(
     """The deployer flavor's service configuration for ``version``."""
     build = SERVER_CONFIGS.get(deployer.flavor)
     if build is None:
+        hint = (" It serves every version from one SeldonDeployment: use serve_slot."
+                if deployer.flavor == SELDON_FLAVOR else "")
         raise NotImplementedError(
-            f"No server configuration for model deployer flavor '{deployer.flavor}'; "
-            f"supported: {sorted(SERVER_CONFIGS)}."
+            f"No per-version server configuration for model deployer flavor "
+            f"'{deployer.flavor}'; supported: {sorted(SERVER_CONFIGS)}.{hint}"
         )
     return build(version, timeout)
 
 
 def start_server(version: ServedModel, timeout: int) -> BaseService:
-    """A running server for ``version``: the one already running, or a new one.
+    """A running server of its own for ``version`` (``mlflow`` flavor): the one already
+    running, or a new one.
 
     A stopped server of the version is deleted and started afresh. Raises if the server
     does not come up within ``timeout`` seconds (and stops what was started).
@@ -198,6 +193,184 @@ def start_server(version: ServedModel, timeout: int) -> BaseService:
             f"{message}"
         )
     return service
+
+
+# Serving a deployment, on every flavor ---------------------------------------------------------
+
+SELDON_FLAVOR = "seldon_progressive"
+SELDON_DEPLOYMENT = REGISTERED_MODEL_NAME
+"""The one SeldonDeployment of the model: its predictors are the versions being served."""
+ROLLOUT_TIMEOUT = 300
+"""Seconds to wait for the SeldonDeployment after a promotion, rollback or new share."""
+
+
+def serve_slot(plan: LiveDeployment, slot: Slot, timeout: int) -> ServedModel:
+    """Serve the plan's model in ``slot``; it comes back with its endpoint and service id.
+
+    ``mlflow``: the version's own server (``start_server``), reused when it runs already.
+    ``seldon_progressive``: the SeldonDeployment is applied with the plan's rollout as far
+    as ``slot``: the primary alone for ``primary``; for the candidate's slot the primary
+    and the candidate, shadowed or with the plan's canary share. The endpoint is the URL
+    of the slot's predictor, and the service id that of the deployment's ZenML record
+    (a new one each time the resource is applied).
+
+    Raises if the server does not come up within ``timeout`` seconds. A SeldonDeployment
+    that does not become available is left as it is, for ``kubectl describe``; the
+    deployment record still routes to what is live.
+    """
+    model = plan.model(slot)
+    deployer = active_model_deployer()
+    seldon = _seldon(deployer)
+    if seldon is None:
+        service = start_server(model, timeout)
+        return model.served_at(service.get_prediction_url(), str(service.uuid))
+    rollout = seldon_rollout(plan, slot)
+    applied = seldon.apply_rollout(rollout, timeout, pipeline_name=DEPLOYMENT_PIPELINE,
+                                   pipeline_step_name=f"{SERVER_STEP}.{slot}")
+    if not applied.is_running:
+        raise RuntimeError(
+            f"SeldonDeployment {rollout.deployment_name} ({rollout.strategy}) did not become "
+            f"available within {timeout} s: {applied.get_service_status_message()}")
+    return model.served_at(applied.endpoints()[model.version], str(applied.uuid))
+
+
+def served_promotion(before: LiveDeployment) -> None:
+    """The servers follow the record after ``before``'s candidate was promoted.
+
+    ``mlflow``: the old primary's server is deleted (the candidate's keeps serving).
+    ``seldon_progressive``: the deployer's ``promote``; the candidate's predictor keeps its
+    name, Service and pods.
+    """
+    candidate = _candidate(before)
+    seldon = _seldon(active_model_deployer())
+    if seldon is not None:
+        _follow_record(seldon, before, before.promoted(),
+                       lambda name: seldon.promote(name, ROLLOUT_TIMEOUT))
+        return
+    old = before.primary
+    if old.service_id and old.service_id != candidate.service_id:
+        stop_server(old.service_id)
+
+
+def served_rollback(before: LiveDeployment) -> None:
+    """The servers follow the record after ``before``'s candidate was rolled back.
+
+    ``mlflow``: the candidate's server is deleted. ``seldon_progressive``: the deployer's
+    ``rollback``, which drops the candidate's predictor.
+    """
+    candidate = _candidate(before)
+    seldon = _seldon(active_model_deployer())
+    if seldon is not None:
+        _follow_record(seldon, before, before.rolled_back("rolled back"),
+                       lambda name: seldon.rollback(name, ROLLOUT_TIMEOUT))
+        return
+    if candidate.service_id and candidate.service_id != before.primary.service_id:
+        stop_server(candidate.service_id)
+
+
+def served_canary_share(live: LiveDeployment, share: float) -> None:
+    """The servers follow the record after ``live``'s canary share became ``share``.
+
+    ``mlflow``: nothing; the prediction service splits the requests by the record.
+    ``seldon_progressive``: the deployer's ``set_canary_share``, so the predictors' weights
+    (which Seldon's ingress applies) say the same as the record.
+    """
+    if live.strategy != "canary":
+        raise ValueError(f"A {live.strategy} deployment has no canary share.")
+    seldon = _seldon(active_model_deployer())
+    if seldon is not None:
+        after = live.model_copy(update={"canary_share": share})
+        _follow_record(seldon, live, after,
+                       lambda name: seldon.set_canary_share(name, share, ROLLOUT_TIMEOUT))
+
+
+def serving_service_ids(live: LiveDeployment) -> set[str]:
+    """The ids of the deployer's services that serve ``live``; the others can be retired.
+
+    ``mlflow``: its models' service ids. ``seldon_progressive``: also the current record of
+    the one SeldonDeployment. Each apply replaces that record, so the ids a deployment
+    record holds may name records that are gone (retiring those is a no-op), while the
+    resource that serves them lives on under the current id.
+    """
+    in_use = {m.service_id for m in live.models() if m.service_id}
+    seldon = _seldon(active_model_deployer())
+    if seldon is not None:
+        current = seldon.find_rollout(SELDON_DEPLOYMENT)
+        if current is not None:
+            in_use.add(str(current.uuid))
+    return in_use
+
+
+def seldon_rollout(plan: LiveDeployment, slot: Slot | None = None) -> Rollout:
+    """The rollout of the one SeldonDeployment that serves ``plan`` as far as ``slot``.
+
+    ``primary``: a basic rollout of the primary. The candidate's slot, or None: the whole
+    plan. Model URIs become storage URIs, which Seldon's storage initializer downloads.
+    """
+    from stacks.plugins.model_deployer.manifests import Rollout
+
+    if slot is not None:
+        plan.model(slot)  # raises for a slot the plan does not have
+    candidate = plan.candidate if slot != "primary" else None
+
+    def stored(model: ServedModel) -> ServedModel:
+        return model.model_copy(update={"model_uri": storage_uri(model), "endpoint": None,
+                                        "service_id": None})
+
+    return Rollout(
+        deployment_name=SELDON_DEPLOYMENT, model_name=REGISTERED_MODEL_NAME,
+        strategy=plan.strategy if candidate else "basic", primary=stored(plan.primary),
+        candidate=stored(candidate) if candidate else None,
+        canary_share=plan.canary_share if candidate and plan.strategy == "canary" else 0.0,
+    )
+
+
+def _seldon(deployer: BaseModelDeployer) -> SeldonProgressiveModelDeployer | None:
+    """``deployer`` when it serves rollouts from one SeldonDeployment, else None."""
+    if deployer.flavor != SELDON_FLAVOR:
+        return None
+    return cast("SeldonProgressiveModelDeployer", deployer)
+
+
+def _candidate(live: LiveDeployment) -> ServedModel:
+    if live.candidate is None:
+        raise ValueError(f"A {live.strategy} deployment has no candidate.")
+    return live.candidate
+
+
+def _follow_record(
+    deployer: SeldonProgressiveModelDeployer, before: LiveDeployment, after: LiveDeployment,
+    change: Callable[[str], SeldonRolloutService],
+) -> None:
+    """Make the SeldonDeployment serve ``after``, which the record now says is live.
+
+    When it serves ``before`` (same strategy and versions), as it should, ``change`` does it
+    (the deployer's promote, rollback or set_canary_share). Otherwise (a deployment that
+    failed after applying a new rollout, or a change by hand) ``after`` is applied as it
+    is, so the cluster follows the record rather than promoting whatever it holds.
+    """
+    from stacks.plugins.model_deployer.service import rollout_of
+
+    current = deployer.find_rollout(SELDON_DEPLOYMENT)
+    if current is not None and _serves(rollout_of(current), before):
+        service = change(SELDON_DEPLOYMENT)
+    else:
+        logger.warning("SeldonDeployment %s does not serve what the deployment record said "
+                       "(%s, primary v%s); applying what the record says now.",
+                       SELDON_DEPLOYMENT, before.strategy, before.primary.version)
+        service = deployer.apply_rollout(seldon_rollout(after), ROLLOUT_TIMEOUT)
+    if not service.is_running:
+        logger.warning("SeldonDeployment %s is not available yet: %s", SELDON_DEPLOYMENT,
+                       service.get_service_status_message())
+
+
+def _serves(rollout: Rollout, live: LiveDeployment) -> bool:
+    candidate = rollout.candidate.version if rollout.candidate else None
+    return (rollout.strategy, rollout.primary.version, candidate) == (
+        live.strategy, live.primary.version, live.candidate.version if live.candidate else None)
+
+
+# Stopping servers ------------------------------------------------------------------------------
 
 
 def stop_server(service_id: str, delete: bool = True) -> None:

@@ -9,20 +9,28 @@ from zenml import log_metadata, step
 
 from churnops.deployment import DeploymentEvent, LiveDeployment, ServedModel, SmokeTestResult
 from churnops.deployment_record import DeploymentRecord
-from stacks.access import stop_server
+from stacks.access import serving_service_ids, stop_server
 
 logger = logging.getLogger(__name__)
 
 
 def retire_unused_servers(previous: LiveDeployment | None, current: LiveDeployment) -> list[str]:
-    """Delete the servers of the previous deployment that the current one no longer uses."""
+    """Delete the servers of the previous deployment that the current one no longer uses;
+    returns the versions that are no longer served.
+
+    With ``seldon_progressive`` the one SeldonDeployment serves both and is never retired:
+    applying the new plan already dropped the predictors it no longer has, and the ids the
+    previous deployment holds name ZenML records that the apply replaced (stopping those
+    does nothing).
+    """
     if previous is None:
         return []
-    in_use = {m.service_id for m in current.models()}
-    retired = [m for m in previous.models() if m.service_id and m.service_id not in in_use]
-    for model in retired:
-        stop_server(model.service_id)
-    return [m.version for m in retired]
+    in_use = serving_service_ids(current)
+    for model in previous.models():
+        if model.service_id and model.service_id not in in_use:
+            stop_server(model.service_id)
+    served = {m.version for m in current.models()}
+    return [m.version for m in previous.models() if m.version not in served]
 
 
 @step(enable_cache=False)

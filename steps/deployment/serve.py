@@ -1,4 +1,9 @@
-"""Start (or reuse) the model server of one registry version."""
+"""Serve one slot of a deployment plan through the stack's model deployer.
+
+``stacks.access.serve_slot`` knows the flavors: the version's own MLflow server on the local
+stack (reused when it runs already), or the predictor of the one SeldonDeployment on
+Kubernetes.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,7 @@ from zenml import log_metadata, step
 
 from churnops.deployment import DeploymentEvent, LiveDeployment, ServedModel, Slot
 from churnops.deployment_record import DeploymentRecord
-from stacks.access import start_server
+from stacks.access import serve_slot
 
 logger = logging.getLogger(__name__)
 
@@ -21,8 +26,10 @@ def deploy_model_server(
 ) -> Annotated[ServedModel, "served_model"]:
     """Serve the plan's model in ``slot`` through the stack's model deployer.
 
-    A server already running for that version is reused. A server that does not come up
-    within ``timeout`` seconds fails the run and is recorded in the deployment history.
+    ``mlflow``: a server already running for that version is reused. ``seldon_progressive``:
+    the SeldonDeployment is applied with the plan as far as ``slot``, and the endpoint is
+    that slot's predictor. A server that does not come up within ``timeout`` seconds fails
+    the run and is recorded in the deployment history.
     """
     started = time.monotonic()
     served = serve_in_slot(plan, slot, timeout)
@@ -39,7 +46,7 @@ def serve_in_slot(plan: LiveDeployment, slot: Slot, timeout: int) -> ServedModel
     """The plan's model in ``slot``, served; a failure is recorded in the history first."""
     model = plan.model(slot)
     try:
-        service = start_server(model, timeout)
+        return serve_slot(plan, slot, timeout)
     except Exception as error:
         with DeploymentRecord() as record:
             record.append(DeploymentEvent(
@@ -47,4 +54,3 @@ def serve_in_slot(plan: LiveDeployment, slot: Slot, timeout: int) -> ServedModel
                 candidate=plan.candidate.version if plan.candidate else None,
                 reason=f"server for v{model.version} did not start: {error}"))
         raise
-    return model.served_at(service.get_prediction_url(), str(service.uuid))

@@ -2,7 +2,9 @@
 
 The manifests are validated against the SeldonDeployment CRD that Seldon Core v1.17.1 ships
 (its ``openAPIV3Schema``). The project keeps no copy of the CRD: the tests read it from
-``<repo>/../shared/schemas/seldon/`` or from ``$CHURNOPS_SELDON_CRD``, and skip without it.
+``<repo>/../shared/schemas/seldon/`` or from ``$CHURNOPS_SELDON_CRD``. Without it they skip,
+except where ``<repo>/../shared`` exists (the project's own machines and CI): there a
+missing CRD fails them.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import pytest
 
 from churnops import REGISTERED_MODEL_NAME, paths
-from churnops.deployment import ServedModel
+from churnops.deployment import LiveDeployment, ServedModel
 from churnops.protocols import V2Protocol, protocol_for_endpoint
 from stacks.plugins.model_deployer.manifests import (
     Rollout,
@@ -54,13 +56,22 @@ def crd_path() -> Path:
             paths.PROJECT_ROOT.parent / "shared" / "schemas" / "seldon" / CRD_FILE)
 
 
+def require_crd() -> Path:
+    """The CRD file; a skip without it, or a failure where ``../shared`` exists."""
+    path = crd_path()
+    if path.is_file():
+        return path
+    shared = paths.PROJECT_ROOT.parent / "shared"
+    if shared.is_dir():
+        pytest.fail(f"the SeldonDeployment CRD is not at {path}, although {shared} exists; "
+                    f"it should hold schemas/seldon/{CRD_FILE}")
+    pytest.skip(f"the SeldonDeployment CRD is not at {path}; set CHURNOPS_SELDON_CRD to "
+                f"Seldon Core's {CRD_FILE} to run the schema checks")
+
+
 @pytest.fixture(scope="module")
 def crd() -> Path:
-    path = crd_path()
-    if not path.is_file():
-        pytest.skip(f"the SeldonDeployment CRD is not at {path}; set CHURNOPS_SELDON_CRD to "
-                    f"Seldon Core's {CRD_FILE} to run the schema checks")
-    return path
+    return require_crd()
 
 
 def rollout(strategy: str = "basic", share: float = 0.0) -> Rollout:
@@ -140,10 +151,13 @@ def test_every_predictor_serves_the_same_v2_model_name() -> None:
 def test_metadata_says_what_is_served() -> None:
     metadata = manifest("canary", 0.1)["metadata"]
     assert metadata["namespace"] == "churnops"
-    assert metadata["annotations"] == {"churnops.io/strategy": "canary",
-                                       "churnops.io/primary": "3",
-                                       "churnops.io/candidate": "4",
-                                       "churnops.io/canary-share": "0.1"}
+    assert metadata["annotations"] == {
+        "churnops.io/strategy": "canary", "churnops.io/primary": "3",
+        "churnops.io/candidate": "4", "churnops.io/canary-share": "0.1",
+        "churnops.io/endpoint-v3":
+            "http://churn-model-v3.churnops:8000/v2/models/churn-model/infer",
+        "churnops.io/endpoint-v4":
+            "http://churn-model-v4.churnops:8000/v2/models/churn-model/infer"}
     assert all(isinstance(v, str) for v in metadata["labels"].values())
 
 
@@ -313,9 +327,9 @@ def test_the_flavor_registers_and_builds_a_deployer_for_the_deployment_steps() -
     from zenml.stack import StackComponent
     from zenml.utils import source_utils
 
-    from stacks.access import SERVER_CONFIGS, server_config
+    from stacks.access import SELDON_DEPLOYMENT, SERVER_CONFIGS, seldon_rollout, server_config
     from stacks.plugins.model_deployer.deployer import SeldonProgressiveModelDeployer
-    from stacks.plugins.model_deployer.service import SeldonRolloutConfig, SeldonRolloutService
+    from stacks.plugins.model_deployer.service import SeldonRolloutConfig
 
     source_utils.set_custom_source_root(str(paths.PROJECT_ROOT))
     client = Client()
@@ -342,17 +356,18 @@ def test_the_flavor_registers_and_builds_a_deployer_for_the_deployment_steps() -
         assert deployer.flavor == "seldon_progressive"
         assert deployer.config.kubernetes_namespace == "churnops"
 
-        assert "seldon_progressive" in SERVER_CONFIGS
+        # One SeldonDeployment serves every version: no per-version server configuration.
+        assert "seldon_progressive" not in SERVER_CONFIGS
         version = ServedModel(version="7", model_uri="s3://churnops/models/m-7/artifacts",
                               threshold=0.4, validation_suite={})
-        config, service_type = server_config(deployer, version, timeout=60)
-        assert service_type == SeldonRolloutService.SERVICE_TYPE
-        assert isinstance(config, SeldonRolloutConfig)
-        assert config.rollout.deployment_name == "churn-model-v7"
-        assert config.pipeline_step_name == "deploy_model_server.v7"
+        with pytest.raises(NotImplementedError, match="serve_slot"):
+            server_config(deployer, version, timeout=60)
+        rollout = seldon_rollout(LiveDeployment(primary=version), "primary")
+        assert (rollout.deployment_name, rollout.strategy) == (SELDON_DEPLOYMENT, "basic")
         # What perform_deploy_model would send, with this component's settings.
         server = deployer.server_settings(secret_name="churnops-storage")
-        document = config.model_copy(update={"server": server}).manifest("churnops")
+        config = SeldonRolloutConfig(name=SELDON_DEPLOYMENT, rollout=rollout, server=server)
+        document = config.manifest("churnops")
         assert admission_errors(document) == []
         if crd_path().is_file():
             validate_manifest(document, crd_path())

@@ -10,9 +10,14 @@ the predictors of one SeldonDeployment (``manifests``):
 | shadow   | the primary, ``traffic: 100``; the candidate, ``shadow: true``    |
 | canary   | the primary and the candidate, ``traffic`` e.g. 90 and 10         |
 
-Promotion (the candidate becomes the single predictor) and rollback (the candidate is
-dropped) replace the resource in place (``SeldonProgressiveModelDeployer.promote`` and
-``rollback``).
+Promotion (the candidate becomes the single predictor), rollback (the candidate is
+dropped) and a new canary share replace the resource in place
+(``SeldonProgressiveModelDeployer.promote``, ``rollback`` and ``set_canary_share``).
+
+Seldon Core gives each predictor a Kubernetes Service, ``<deployment>-<predictor>`` on the
+executor's port 8000. ``manifests.predictor_address`` computes a predictor's name and that
+Service's URL; the deployment pipeline publishes the URLs as the slots' endpoints, and the
+prediction service routes to them (``stacks/access.py``, ``serve_slot``).
 
 The runtime is chosen on purpose: ``implementation: MLFLOW_SERVER`` with
 ``protocol: v2``. Seldon then runs MLServer's MLflow runtime, which loads the registered

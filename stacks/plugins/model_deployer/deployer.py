@@ -5,16 +5,19 @@ service connector, namespace, storage credentials turned into a Kubernetes secre
 replaces the deployment itself: a ``SeldonRolloutService`` renders a ``Rollout`` into a
 SeldonDeployment with one or two predictors (see ``manifests``).
 
-Two ways to use it:
-
-- Through ``BaseModelDeployer.deploy_model`` with a ``SeldonRolloutConfig``, as every model
-  deployer is used (``stacks/access.py`` serves one version per
-  SeldonDeployment this way, and the prediction service splits the traffic).
-- ``apply_rollout``, ``promote`` and ``rollback``: one SeldonDeployment holds the primary
-  and the candidate, and Seldon's ingress splits or mirrors the traffic.
+The project uses it through ``apply_rollout``, ``promote``, ``rollback`` and
+``set_canary_share``: one SeldonDeployment (``churn-model``) holds the primary and, for
+shadow and canary, the candidate as its predictors (``stacks/access.py``: ``serve_slot``,
+``served_promotion``, ``served_rollback``, ``served_canary_share``). Each predictor gets a
+Kubernetes Service of its own, and the deployment record holds those Services' URLs
+(``SeldonRolloutService.endpoints``), so the prediction service routes each slot itself;
+the predictors' weights and shadow flag serve whatever comes through Seldon's ingress.
+``BaseModelDeployer.deploy_model`` with a ``SeldonRolloutConfig`` works too, as for every
+model deployer.
 
 These paths talk to a real cluster; the manifests they send are built and validated by pure
-functions that the unit tests cover.
+functions, and ``tests/unit/test_seldon_rollouts.py`` drives them against a stand-in for the
+Kubernetes API.
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ class SeldonProgressiveModelDeployer(SeldonModelDeployer):
             replicas=self.config.replicas, secret_name=secret_name,
             server_image=self.config.server_image,
             service_account=self.config.service_account_name,
+            executor_port=self.config.executor_port,
         )
 
     # BaseModelDeployer -------------------------------------------------------------------
@@ -133,15 +137,27 @@ class SeldonProgressiveModelDeployer(SeldonModelDeployer):
         ``deploy_model`` is not used here: in continuous mode it deletes the running
         deployment before creating the new one, and otherwise it matches services by a
         configuration filter that ZenML 0.98 ignores. ZenML keeps one service record per
-        SeldonDeployment; the previous record is replaced, so the store describes what
-        the cluster serves.
+        SeldonDeployment, holding the rollout and this component's server settings. A new
+        rollout replaces the record (a new id: ZenML cannot update a service's
+        configuration), so the store describes what the cluster serves. The same rollout
+        again (a deployment that serves what is already served) is applied again under the
+        same record: ZenML refuses two records with one configuration.
         """
+        secret = self._create_or_update_kubernetes_secret()
         config = SeldonRolloutConfig(
             name=rollout.deployment_name, service_name=rollout.deployment_name,
             model_name=rollout.model_name, pipeline_name=pipeline_name,
             pipeline_step_name=pipeline_step_name, rollout=rollout,
+            server=self.server_settings(secret),
         )
         previous = self.find_rollout(rollout.deployment_name)
+        if previous is not None and (previous.config.model_dump(mode="json")
+                                     == config.model_dump(mode="json")):
+            logger.info("Applying SeldonDeployment %s (%s) again.", previous.deployment_name,
+                        rollout.strategy)
+            previous.start(timeout=timeout)
+            self._save_status(previous)
+            return previous
         client = Client()
         record = client.create_service(config=config,
                                        service_type=SeldonRolloutService.SERVICE_TYPE)
@@ -150,15 +166,19 @@ class SeldonProgressiveModelDeployer(SeldonModelDeployer):
         except Exception:
             client.delete_service(record.id)
             raise
-        client.update_service(
+        self._save_status(service)
+        if previous is not None:
+            client.delete_service(previous.uuid)  # the record only: the resource lives on
+        return cast(SeldonRolloutService, service)
+
+    @staticmethod
+    def _save_status(service: BaseService) -> None:
+        Client().update_service(
             id=service.uuid, name=service.config.service_name,
             service_source=service.model_dump().get("type"), admin_state=service.admin_state,
             status=service.status.model_dump(), prediction_url=service.get_prediction_url(),
             health_check_url=service.get_healthcheck_url(),
         )
-        if previous is not None:
-            client.delete_service(previous.uuid)  # the record only: the resource lives on
-        return cast(SeldonRolloutService, service)
 
     @staticmethod
     def get_model_server_info(  # type: ignore[override]

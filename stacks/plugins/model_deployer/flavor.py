@@ -36,6 +36,10 @@ class SeldonProgressiveDeployerConfig(SeldonModelDeployerConfig):
             must be able to load the registered models (see the package's docstring).
         service_account_name: Service account of the model containers (for example one
             with a cloud IAM role that can read the artifact store).
+        executor_port: The HTTP port of the predictors' Kubernetes Services: the Seldon
+            operator's executor port (its ``ENGINE_SERVER_PORT``, Helm value
+            ``executor.port``; 8000 unless the cluster changed it). The endpoints published
+            to the deployment record use it.
     """
 
     secret: str | None = None
@@ -43,6 +47,7 @@ class SeldonProgressiveDeployerConfig(SeldonModelDeployerConfig):
     replicas: int = Field(1, ge=1)
     server_image: str | None = None
     service_account_name: str | None = None
+    executor_port: int = Field(8000, ge=1, le=65535)
 
 
 class SeldonProgressiveDeployerFlavor(SeldonModelDeployerFlavor):

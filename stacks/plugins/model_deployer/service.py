@@ -3,7 +3,8 @@
 The service's configuration holds the ``Rollout``; ``provision`` renders it with
 ``manifests.build_seldon_deployment`` and applies it through the Kubernetes API. Applying
 replaces the resource in place: Seldon keeps the pods of predictors that did not change
-and only moves the traffic.
+and only moves the traffic. ``endpoints`` gives each version's predictor URL, named by the
+same function as the manifest's predictors (``manifests.predictor_address``).
 
 ZenML's own ``SeldonClient`` is not used for the resource itself: it round-trips manifests
 through a pydantic model that lacks ``traffic``, ``shadow`` and the predictors' ``labels``
@@ -43,6 +44,12 @@ class SeldonRolloutConfig(ServiceConfig):
 
     def manifest(self, namespace: str | None = None) -> dict[str, Any]:
         return manifests.build_seldon_deployment(self.rollout, self.server, namespace)
+
+    def endpoints(self, namespace: str) -> dict[str, str]:
+        """Version -> the in-cluster V2 URL of the predictor that serves it."""
+        addresses = manifests.predictor_addresses(self.rollout, namespace,
+                                                  self.server.executor_port)
+        return {version: str(a.url) for version, a in addresses.items()}
 
 
 class SeldonRolloutServiceStatus(ServiceStatus):
@@ -153,11 +160,17 @@ class SeldonRolloutService(BaseDeploymentService):
 
     @property
     def prediction_url(self) -> str | None:
-        """The V2 inference URL behind Seldon's ingress (the deployer's ``base_url``)."""
+        """The V2 inference URL behind Seldon's ingress (the deployer's ``base_url``), which
+        splits and mirrors by the predictors' weights; ``endpoints`` has each predictor's."""
         deployer = self._deployer()
         namespace = deployer.config.kubernetes_namespace or deployer.seldon_deployments.namespace
         return manifests.prediction_url(deployer.config.base_url, namespace,
                                         self.deployment_name, self.config.rollout.model_name)
+
+    def endpoints(self) -> dict[str, str]:
+        """Version -> the in-cluster V2 URL of its predictor's Service, in the namespace the
+        SeldonDeployment is applied to. The prediction service sends each slot there."""
+        return self.config.endpoints(self._api().namespace)
 
     def get_healthcheck_url(self) -> str | None:
         url = self.prediction_url

@@ -212,7 +212,7 @@ def serve_slot(plan: LiveDeployment, slot: Slot, timeout: int) -> ServedModel:
     as ``slot``: the primary alone for ``primary``; for the candidate's slot the primary
     and the candidate, shadowed or with the plan's canary share. The endpoint is the URL
     of the slot's predictor, and the service id that of the deployment's ZenML record
-    (a new one each time the resource is applied).
+    (a new one each time the rollout changes).
 
     Raises if the server does not come up within ``timeout`` seconds. A SeldonDeployment
     that does not become available is left as it is, for ``kubectl describe``; the

@@ -7,6 +7,7 @@
     python run.py deploy status | promote | rollback
     python run.py serve [--port 8080]
     python run.py loop --days 20 --scenario concept_drift
+    python run.py schedule continuous_training   # on its cron: KFP, or here in the foreground
     python run.py compile-kfp all build/kfp
     python run.py down                           # stop the servers this checkout started
 
@@ -182,6 +183,32 @@ def loop(days: int, scenario: str, seed: int, timeline_out: Path | None,
                          echo=click.echo)
 
 
+@cli.command("schedule")
+@click.argument("name", type=click.Choice(PIPELINE_NAMES))
+@click.option("--config", type=CONFIG, help="Run config YAML (default: configs/<name>.yaml).")
+@click.option("--cron", help="Five-field cron line in UTC (default: the config's schedule).")
+@click.option("--runs", type=click.IntRange(1), help="local: stop after this many runs.")
+def schedule(name: str, config: Path | None, cron: str | None, runs: int | None) -> None:
+    """Run a pipeline on a cron schedule: a recurring run on kubeflow, here in the
+    foreground on local."""
+    from ops import pipelines
+    from ops import schedule as scheduling
+
+    config_path = config or pipelines.default_config(name)
+    cron = scheduling.cron_of(name, config_path, cron)
+    client = pipelines.start_zenml()
+    if client.active_stack.orchestrator.flavor == "kubeflow":
+        pipelines.schedule_on_orchestrator(client, name, config_path, cron)
+        click.echo(f"{name} is scheduled on '{cron}' (UTC) as a Kubeflow recurring run; "
+                   "see its runs in the Kubeflow and ZenML dashboards.")
+        return
+    click.echo(f"Running {name} on '{cron}' (UTC) in the foreground. The same from cron:\n"
+               f"{scheduling.crontab_line(name, cron)}")
+    scheduling.run_in_foreground(
+        lambda: pipelines.run_and_report(client, name, config_path, echo=click.echo),
+        scheduling.cron_trigger(cron), runs, echo=click.echo)
+
+
 @cli.command("compile-kfp")
 @click.argument("name", type=click.Choice([*PIPELINE_NAMES, "all"]))
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
@@ -189,10 +216,14 @@ def loop(days: int, scenario: str, seed: int, timeline_out: Path | None,
 def compile_kfp(name: str, out_dir: Path, config: Path | None) -> None:
     """Write the KFP v2 IR the kubeflow stack would submit; runs nothing."""
     from ops import pipelines
+    from stacks.kubeflow.compile import store_warning
 
     pipelines.start_zenml()
     for each in PIPELINE_NAMES if name == "all" else (name,):
-        click.echo(f"{each}: {pipelines.compile_kfp(each, config, out_dir)}")
+        written = pipelines.compile_kfp(each, config, out_dir)
+        click.echo(f"{each}: " + ", ".join(str(path) for path in written))
+    if warning := store_warning():
+        click.echo(f"warning: {warning}", err=True)
 
 
 @cli.command("down")

@@ -148,8 +148,8 @@ def _verdict(mode: Literal["paired", "a/b"], n: int, primary_draws: list[np.ndar
              judgement: ChallengerJudgement, business: BusinessSettings) -> ChallengerVerdict:
     both_classes = all(len(set(arm.churned.tolist())) == 2 for arm in (primary, candidate))
     if n < judgement.min_outcomes or not both_classes:
-        why = f"{n} outcomes, {judgement.min_outcomes} needed" if both_classes and \
-            n < judgement.min_outcomes else f"{n} outcomes, not yet both churners and stayers"
+        why = f"{n} outcomes, {judgement.min_outcomes} needed" \
+            if n < judgement.min_outcomes else f"{n} outcomes, not yet both churners and stayers"
         return ChallengerVerdict(mode=mode, decision="wait", outcomes=n, reasons=[why],
                                  more_outcomes_needed=max(judgement.min_outcomes - n, 1))
     alpha = 1 - judgement.confidence

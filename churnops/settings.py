@@ -338,17 +338,20 @@ def merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any
     return merged
 
 
-def run_config(path: str | Path, parameters: Mapping[str, Any] | None = None
-               ) -> dict[str, Any]:
+def run_config(path: str | Path, parameters: Mapping[str, Any] | None = None,
+               with_schedule: bool = False) -> dict[str, Any]:
     """A ZenML run config (the YAML at ``path``) with ``parameters`` merged into its own.
 
     A config can take parameters from other configs, so that each setting has one home:
     ``parameters_from: {monitoring: monitoring.yaml:parameters.settings}`` sets the
     parameter ``monitoring`` to that entry of ``monitoring.yaml`` (a path beside ``path``);
     the config's own ``parameters`` merge over it. Use the result as
-    ``pipeline.with_options(**run_config(...))()``.
+    ``pipeline.with_options(**run_config(...))()``: one run now. Its ``schedule`` is left
+    out unless ``with_schedule`` (``run.py schedule`` and ``compile-kfp`` read it).
     """
     config = yaml.safe_load(Path(path).read_text()) or {}
+    if not with_schedule:
+        config.pop("schedule", None)
     if borrowed := config.pop("parameters_from", None):
         taken = {name: _config_entry(Path(path).parent, where)
                  for name, where in borrowed.items()}

@@ -70,6 +70,29 @@ def run(client: Client, name: str, config_path: Path | None = None,
         ) -> PipelineRunResponse:
     """Run pipeline ``name`` with its run config and ``parameters`` merged in; raise
     ``PipelineFailed`` (with the reason a user can act on) when the run fails."""
+    pipeline, options = _prepared(client, name, config_path, parameters)
+    if no_cache:
+        options["enable_cache"] = False
+    try:
+        result = pipeline.with_options(**options)()
+    except RuntimeError as error:
+        raise explain_failure(client, pipeline.name, error) from error
+    return client.get_pipeline_run(result.id)
+
+
+def schedule_on_orchestrator(client: Client, name: str, config_path: Path, cron: str) -> None:
+    """Have the stack's orchestrator run pipeline ``name`` on ``cron`` (five fields, UTC):
+    on Kubeflow, a recurring run in KFP's six-field cron."""
+    from stacks.kubeflow.schedule import kfp_cron
+
+    pipeline, options = _prepared(client, name, config_path, None)
+    options["schedule"] = {"cron_expression": kfp_cron(cron), "catchup": False}
+    pipeline.with_options(**options)()
+
+
+def _prepared(client: Client, name: str, config_path: Path | None,
+              parameters: Mapping[str, Any] | None) -> tuple[Any, dict[str, Any]]:
+    """The pipeline and its run options on the active stack, for one run now."""
     from churnops import tracking
     from stacks.kubeflow import settings as kubeflow_settings
 
@@ -78,15 +101,7 @@ def run(client: Client, name: str, config_path: Path | None = None,
     if tracker is not None:
         tracking.ensure_experiment(tracker.get_tracking_uri(), pipeline.name)
     options = settings.run_config(config_path or default_config(name), parameters)
-    options.pop("schedule", None)  # one run now; `run.py schedule` and the KFP schedule repeat
-    options = kubeflow_settings.for_active_stack(pipeline, options)  # image, resources
-    if no_cache:
-        options["enable_cache"] = False
-    try:
-        result = pipeline.with_options(**options)()
-    except RuntimeError as error:
-        raise explain_failure(client, pipeline.name, error) from error
-    return client.get_pipeline_run(result.id)
+    return pipeline, kubeflow_settings.for_active_stack(pipeline, options)
 
 
 def output(run: PipelineRunResponse, step: str, artifact: str) -> Any:
@@ -181,12 +196,25 @@ def run_and_report(client: Client, name: str, config_path: Path | None = None,
     return result
 
 
-def compile_kfp(name: str, config_path: Path | None, out_dir: Path) -> Path:
-    """The KFP v2 IR the kubeflow stack would submit for pipeline ``name``; runs nothing."""
+def compile_kfp(name: str, config_path: Path | None, out_dir: Path) -> list[Path]:
+    """The KFP v2 IR the kubeflow stack would submit for pipeline ``name``, and its
+    recurring-run schedule when the run config has one; runs nothing."""
     from stacks.kubeflow.compile import NoKubeflowStackError, compile_pipeline
+    from stacks.kubeflow.schedule import CronError, write_recurring_run
 
+    config_path = config_path or default_config(name)
     try:
-        return compile_pipeline(load(name), config_path or default_config(name), out_dir)
+        compiled = compile_pipeline(load(name), config_path, out_dir)
     except NoKubeflowStackError as error:
         raise UserError(str(error), hint="python -m stacks.kubeflow.register "
                         "(see docs/production.md)") from error
+    schedule = settings.run_config(config_path, with_schedule=True).get("schedule") or {}
+    if "cron_expression" not in schedule:
+        return [compiled]
+    try:
+        return [compiled, write_recurring_run(load(name).name, compiled,
+                                              schedule["cron_expression"],
+                                              schedule.get("catchup", False))]
+    except CronError as error:
+        raise UserError(str(error), hint=f"fix `schedule.cron_expression` in {config_path}"
+                        ) from error

@@ -48,6 +48,10 @@ def quiet_libraries() -> None:
     # step logs the version, endpoint and readiness instead.
     logging.getLogger("zenml.model_deployers.base_model_deployer").addFilter(
         _DropMessages("Deploying model server for "))
+    # APScheduler logs a failed scheduled run with its traceback; `run.py schedule` reports
+    # the failure in one line (`-v` shows the traceback).
+    logging.getLogger("apscheduler.executors.default").addFilter(
+        _DropMessages('Job "'))
     # httpx logs every request at INFO (the status check's health probes).
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # A progress bar for downloading one small model file.

@@ -68,7 +68,7 @@ def _plot(rows: list[TimelineRow], path: Path, title: str) -> None:
             if row.drifting and row.day == min(r.day for r in rows if r.drifting):
                 axis.axvline(row.day - 0.5, color="grey", linestyle=":")
         if row.action != "none":
-            bottom.annotate(f"v{row.live_model_version}: {row.action}", (row.day, 0.02),
+            bottom.annotate(f"v{row.live_model_version}: {_headline(row.action)}", (row.day, 0.02),
                             xycoords=("data", "axes fraction"), rotation=90, fontsize=7,
                             va="bottom")
     fig.suptitle(title)
@@ -79,3 +79,9 @@ def _plot(rows: list[TimelineRow], path: Path, title: str) -> None:
 
 def _log10(p: float) -> float:
     return math.log10(max(p, 1e-300))
+
+
+def _headline(action: str, width: int = 60) -> str:
+    """The actions without their figures: each one's text before its colon."""
+    text = "; ".join(part.split(":")[0] for part in action.split("; "))
+    return text if len(text) <= width else text[:width - 1] + "…"

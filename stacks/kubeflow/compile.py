@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from zenml.integrations.kubeflow.orchestrators.kubeflow_orchestrator import KubeflowOrchestrator
 
+from churnops.settings import run_config
 from stacks.kubeflow import settings
 from stacks.kubeflow.register import STACK_NAME
 
@@ -113,6 +114,24 @@ def step_environments(snapshot: PipelineSnapshotResponse, stack: Stack) -> tuple
     return base, steps
 
 
+def store_warning() -> str | None:
+    """Why the compiled pods could not reach this client's ZenML store, if they could not.
+
+    Pods report their runs to the store named in their environment (``ZENML_STORE_URL``,
+    from this client's configuration). Only a ZenML server is reachable from a cluster; a
+    local SQLite store is a file on this machine.
+    """
+    from zenml.config.global_config import GlobalConfiguration
+    from zenml.enums import StoreType
+
+    store = GlobalConfiguration().store_configuration
+    if store.type == StoreType.REST:
+        return None
+    return (f"The step pods would report to the ZenML store {store.url}, which is not a server "
+            "and no pod can reach: connect to the ZenML server the cluster uses (`zenml "
+            "login <url>`) and compile again.")
+
+
 def compile_pipeline(pipeline: Pipeline, config_path: Path, out_dir: Path,
                      stack_name: str = STACK_NAME) -> Path:
     """Write the KFP v2 IR of ``pipeline`` to ``out_dir/<pipeline name>.yaml``; return the path.
@@ -123,7 +142,7 @@ def compile_pipeline(pipeline: Pipeline, config_path: Path, out_dir: Path,
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     with active_stack(stack_name) as stack:
-        options = settings.apply(pipeline, {"config_path": str(config_path)})
+        options = settings.apply(pipeline, run_config(config_path))
         snapshot = pipeline.with_options(**options).create_snapshot(
             name=f"kfp-{pipeline.name}", replace=True)
         stack.validate(fail_if_secrets_missing=True)

@@ -21,7 +21,7 @@ def act_on_verdict(verdict: ChallengerVerdict, state: LoopState, settings: LoopS
                    ) -> Annotated[CandidateAction, "candidate_action"]:
     """Promote a candidate shown non-inferior, roll back one shown worse (or undecided for
     too long), and report a candidate the service rolled back by itself."""
-    evidence = f"{verdict.outcomes} outcomes; " + "; ".join(verdict.reasons)
+    evidence = f"{verdict.outcomes} outcomes, " + "; ".join(verdict.reasons)
     if verdict.decision == "none":
         return _gone(state)
     live = read_live()
@@ -40,10 +40,8 @@ def act_on_verdict(verdict: ChallengerVerdict, state: LoopState, settings: LoopS
         rollback_candidate(reason)
         return CandidateAction(action="rolled_back", candidate=verdict.candidate,
                                reason=reason)
-    more = f", about {verdict.more_outcomes_needed} more needed" \
-        if verdict.more_outcomes_needed else ""
     return CandidateAction(action="waiting", candidate=verdict.candidate,
-                           reason=f"{evidence}{more}")
+                           reason="; ".join(verdict.reasons))
 
 
 def _gone(state: LoopState) -> CandidateAction:

@@ -72,7 +72,8 @@ def combine_training_data(reference: pd.DataFrame, production: pd.DataFrame,
     ``window``: reference rows are sampled (seeded) only to bring the total up to
     ``min_rows``, so recent behaviour dominates. ``cumulative``: the whole reference.
     """
-    return combine(reference, production, policy)
+    frame, data_version = combine(reference, production, policy)
+    return frame, data_version  # a tuple literal: ZenML reads it as two outputs
 
 
 def combine(reference: pd.DataFrame, production: pd.DataFrame, policy: RetrainingPolicy

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 import yaml
 
 from churnops import paths
+from churnops.settings import run_config
 from stacks import local
 from stacks.kubeflow import register, settings
 
@@ -156,13 +158,16 @@ def test_every_pipeline_compiles_to_kfp_ir(zenml_client, kubeflow_stack, tmp_pat
     assert zenml_client.active_stack_model.name == local.STACK_NAME  # left as it was
 
     written = {path.name for path in tmp_path.iterdir()}
-    assert written == {f"{load(name).name}.yaml" for name in PIPELINES}
+    assert written == {f"{load(name).name}.yaml" for name in PIPELINES} | {
+        "churn_continuous_training.schedule.yaml"}
+    _check_recurring_run(tmp_path / "churn_continuous_training.schedule.yaml",
+                         tmp_path / "churn_continuous_training.yaml")
 
     overlay = settings.load()
     image = overlay["settings"]["docker"]["parent_image"]
     for name in PIPELINES:
         pipeline = load(name)
-        prepared = pipeline.with_options(config_path=str(paths.CONFIG_DIR / f"{name}.yaml"))
+        prepared = pipeline.with_options(**run_config(paths.CONFIG_DIR / f"{name}.yaml"))
         prepared.prepare()
         path = tmp_path / f"{pipeline.name}.yaml"
         tasks = _load_ir(path)
@@ -181,6 +186,26 @@ def test_every_pipeline_compiles_to_kfp_ir(zenml_client, kubeflow_stack, tmp_pat
             assert "ZENML_STORE_API_TOKEN" not in task["env"]
             snapshot = zenml_client.get_snapshot(task["args"]["--snapshot_id"])
             assert snapshot.pipeline.name == pipeline.name
+
+
+def _check_recurring_run(schedule: Path, compiled: Path) -> None:
+    """The schedule is the body KFP's API takes, on the config's cron in KFP's form."""
+    from croniter import croniter
+    from kfp_server_api import ApiClient, V2beta1RecurringRun
+
+    body = yaml.safe_load(schedule.read_text())
+    run = ApiClient()._ApiClient__deserialize(body, V2beta1RecurringRun)  # the API's model
+    assert run.display_name == "churn_continuous_training"
+    assert run.mode == "ENABLE" and run.max_concurrency == "1" and run.no_catchup is True
+    assert run.pipeline_spec == yaml.safe_load(compiled.read_text())
+    cron = run.trigger.cron_schedule.cron
+    assert cron == "0 0 6 * * *"  # robfig/cron: seconds first
+    # Daily at 06:00:00 UTC: read as KFP reads it (croniter takes seconds last).
+    seconds, *rest = cron.split()
+    fires = croniter(" ".join([*rest, seconds]), datetime(2026, 1, 1, tzinfo=UTC))
+    first, second = fires.get_next(datetime), fires.get_next(datetime)
+    assert (first.hour, first.minute, first.second) == (6, 0, 0)
+    assert second - first == timedelta(days=1)
 
 
 def _load_ir(path: Path) -> dict[str, dict[str, Any]]:

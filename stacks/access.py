@@ -284,6 +284,49 @@ def served_canary_share(live: LiveDeployment, share: float) -> None:
                        lambda name: seldon.set_canary_share(name, share, ROLLOUT_TIMEOUT))
 
 
+def withdraw_served(live: LiveDeployment | None, model: ServedModel) -> None:
+    """Take ``model`` out of service after it failed its smoke test; ``live`` stays served.
+
+    ``mlflow``: its server is stopped, not deleted, so its log stays for diagnosis (unless
+    ``live`` uses it). ``seldon_progressive``: the SeldonDeployment goes back to serving
+    ``live`` (or is deleted when nothing is live yet).
+    """
+    deployer = active_model_deployer()
+    seldon = _seldon(deployer)
+    if seldon is None:
+        in_use = serving_service_ids(live) if live else set()
+        if model.service_id and model.service_id not in in_use:
+            stop_server(model.service_id, delete=False)
+        return
+    if live is not None:
+        seldon.apply_rollout(seldon_rollout(live), ROLLOUT_TIMEOUT)
+    elif (current := seldon.find_rollout(SELDON_DEPLOYMENT)) is not None:
+        _delete(deployer, current.uuid)
+
+
+def reconcile_served(live: LiveDeployment) -> list[str]:
+    """Retire what the deployer serves beyond ``live``; returns the retired service ids.
+
+    For a change the stack did not make: the prediction service rolls a failing canary back
+    in the deployment record only (it has no access to the stack).
+    """
+    deployer = active_model_deployer()
+    seldon = _seldon(deployer)
+    if seldon is not None:
+        from stacks.plugins.model_deployer.service import rollout_of
+
+        current = seldon.find_rollout(SELDON_DEPLOYMENT)
+        if current is None or _serves(rollout_of(current), live):
+            return []
+        seldon.apply_rollout(seldon_rollout(live), ROLLOUT_TIMEOUT)
+        return [str(current.uuid)]
+    in_use = serving_service_ids(live)
+    retired = [str(s.uuid) for s in deployer.find_model_server() if str(s.uuid) not in in_use]
+    for service_id in retired:
+        stop_server(service_id)
+    return retired
+
+
 def serving_service_ids(live: LiveDeployment) -> set[str]:
     """The ids of the deployer's services that serve ``live``; the others can be retired.
 

@@ -48,7 +48,11 @@ def _gone(state: LoopState) -> CandidateAction:
     """No candidate is live: if this loop deployed one, the service rolled it back."""
     if state.candidate_since_run is None:
         return CandidateAction(action="none", reason="no candidate is live")
+    from stacks.access import reconcile_served
+
     live = read_live()
+    if live is not None:
+        reconcile_served(live)  # the service changes the record only
     rollback = live.rollback if live else None
     return CandidateAction(
         action="rolled_back", candidate=rollback.version if rollback else None,

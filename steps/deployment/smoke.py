@@ -19,7 +19,7 @@ from churnops.deployment import (
 )
 from churnops.deployment_record import DeploymentRecord
 from churnops.validation import suite_from_json
-from stacks.access import active_component, stop_server
+from stacks.access import active_component, withdraw_served
 
 logger = logging.getLogger(__name__)
 
@@ -45,16 +45,10 @@ def check_sample_against_suite(sample: pd.DataFrame, suite: dict) -> None:
 
 
 def withdraw(plan: LiveDeployment, model: ServedModel, reason: str) -> None:
-    """Stop a server that failed its smoke test, unless the live deployment uses it.
-
-    The server is stopped, not deleted, so its log stays for diagnosis. What is live is
-    left as it is, so the previous deployment keeps serving.
-    """
+    """Withdraw a server that failed its smoke test (``stacks.access.withdraw_served``);
+    what is live is left as it is, so the previous deployment keeps serving."""
     with DeploymentRecord() as record:
-        live = record.live()
-        in_use = {m.service_id for m in live.models()} if live else set()
-        if model.service_id and model.service_id not in in_use:
-            stop_server(model.service_id, delete=False)
+        withdraw_served(record.live(), model)
         record.append(DeploymentEvent(
             event="failed", strategy=plan.strategy, primary=plan.primary.version,
             candidate=plan.candidate.version if plan.candidate else None,

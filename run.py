@@ -4,7 +4,7 @@
     python run.py pipeline all                   # feature, training, inference, deployment
     python run.py pipeline deployment --strategy canary --canary-share 0.2
     python run.py model history | promote N | rollback
-    python run.py deploy status | promote | rollback
+    python run.py deploy status | promote | rollback | canary-share 0.5
     python run.py serve [--port 8080]
     python run.py loop --days 20 --scenario concept_drift
     python run.py schedule continuous_training   # on its cron: KFP, or here in the foreground
@@ -137,12 +137,20 @@ def deploy_rollback() -> None:
     click.echo(f"churn-model v{live.primary.version} answers all traffic again.")
 
 
-def _act_on_candidate(action: str):  # noqa: ANN202 - a LiveDeployment, imported lazily
+@deploy_group.command("canary-share")
+@click.argument("share", type=click.FloatRange(0.01, 0.99))
+def deploy_canary_share(share: float) -> None:
+    """Give the live canary SHARE of the requests (0.01-0.99), to ramp it up or down."""
+    live = _act_on_candidate("set_canary_share", share)
+    click.echo(f"Canary churn-model v{live.candidate.version} answers {share:.0%} of requests.")
+
+
+def _act_on_candidate(action: str, *args: object):  # noqa: ANN202 - a LiveDeployment
     from churnops.deployment_record import StaleDeploymentError
     from ops import deployment, pipelines
 
     pipelines.start_zenml()
-    return _user_errors(getattr(deployment, action),
+    return _user_errors(lambda: getattr(deployment, action)(*args),
                         (deployment.NoCandidateError, StaleDeploymentError),
                         "python run.py deploy status")
 

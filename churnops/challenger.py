@@ -32,7 +32,9 @@ from churnops.settings import BusinessSettings, ChallengerJudgement
 
 
 class Interval(BaseModel):
-    """A difference (candidate minus primary) and its two-sided bootstrap interval."""
+    """A difference (candidate minus primary) and its bootstrap bounds: ``low`` and ``high``
+    are the one-sided bounds at the judgement's confidence (together, a two-sided interval
+    at twice its error rate)."""
 
     estimate: float
     low: float

@@ -13,10 +13,18 @@ import httpx
 from churnops.deployment import format_status
 from churnops.deployment_record import DeploymentRecord
 from churnops.protocols import ProtocolError, protocol_for_endpoint
-from steps.deployment.candidate import NoCandidateError, promote_candidate, rollback_candidate
+from steps.deployment.candidate import (
+    NoCandidateError,
+    promote_candidate,
+    rollback_candidate,
+    set_canary_share,
+)
 
 __all__ = ["NoCandidateError", "promote_candidate", "rollback_candidate", "server_health",
-           "status"]
+           "set_canary_share", "status"]
+
+RECENT_RUNS = 5
+"""Continuous-training runs ``status`` lists."""
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +40,16 @@ def status() -> str:
     with DeploymentRecord() as record:
         published = record.current()
         where = make_url(record.url).render_as_string(hide_password=True)
+        runs = record.loop_runs("production")[-RECENT_RUNS:]
     live = published.deployment if published else None
     health = {m.version: server_health(m.endpoint) for m in live.models()} if live else {}
     generation = f", generation {published.generation}" if published else ""
-    return f"Deployment record: {where}{generation}\n{format_status(live, health)}"
+    lines = [f"Deployment record: {where}{generation}", format_status(live, health)]
+    if runs:
+        lines.append("Continuous training, latest runs:")
+        lines += [f"  run {run['run']:>4}  {run['ts']:%Y-%m-%d %H:%M} UTC  "
+                  + ("; ".join(run["actions"]) or "nothing to do") for run in runs]
+    return "\n".join(lines)
 
 
 def server_health(endpoint: str | None, timeout: float = 2.0) -> str:

@@ -48,6 +48,11 @@ def start_zenml() -> Client:
     os.environ.setdefault("CHURNOPS_HOME", str(paths.state_dir()))
     os.environ.setdefault("ZENML_AUTO_OPEN_DASHBOARD", "false")
     os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+    # Processes ZenML starts (model server daemons) load the stack, and with it the
+    # project's flavors, from whatever directory run.py was started in.
+    path = [str(paths.PROJECT_ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(
+        os.pathsep))]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(path))
     from zenml.client import Client
     from zenml.utils import source_utils
 
@@ -150,8 +155,11 @@ def where_to_look(client: Client, run: PipelineRunResponse) -> list[str]:
         from mlflow import MlflowClient
 
         experiment_id = MlflowClient(tracking_uri).get_run(mlflow_run_id).info.experiment_id
-        lines += [f"  MLflow run:      {run_url(experiment_id, mlflow_run_id, MLFLOW_UI)}",
-                  f"                   (UI: `mlflow ui --backend-store-uri {tracking_uri}`)"]
+        served = tracking_uri.startswith(("http://", "https://"))  # a tracking server's UI
+        lines.append("  MLflow run:      "
+                     + run_url(experiment_id, mlflow_run_id, tracking_uri if served else MLFLOW_UI))
+        if not served:
+            lines.append(f"                   (UI: `mlflow ui --backend-store-uri {tracking_uri}`)")
     if "promotion_gate" in steps:
         gate = output(run, "promotion_gate", "promotion_decision")
         lines += [f"  Model version:   churn-model v{gate.model_version} ({gate.verdict}); "

@@ -56,6 +56,9 @@ def quiet_libraries() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # A progress bar for downloading one small model file.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # A tracking server registers a model version asynchronously; MLflow says it waits.
+    logging.getLogger("mlflow.store.model_registry.abstract_store").addFilter(
+        _DropMessages("Waiting up to "))
     # First-run set-up chatter: MLflow creating its SQLite tables, matplotlib its font cache.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     logging.getLogger("matplotlib.font_manager").setLevel(logging.WARNING)

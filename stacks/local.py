@@ -54,14 +54,17 @@ def flavors() -> list[FlavorSpec]:
 
 
 def ensure_local_stack(client: Client) -> str:
-    """Register the local stack if missing; activate it if the bare default is active.
+    """Register the local stack if missing and activate it, when the bare default is active.
 
-    A stack the user picked with ``zenml stack set`` stays active. Returns the name of
-    the stack the run will use.
+    A stack the user picked (``zenml stack set``, or ``ZENML_ACTIVE_STACK_ID`` as pods and
+    shared ZenML servers use) stays active, and nothing is registered beside it. Returns
+    the name of the stack the run will use.
     """
+    active = client.active_stack_model.name
+    if active != BARE_DEFAULT_STACK and active != STACK_NAME:
+        return active
     if not register_stack(client, STACK_NAME, components(), flavors()):
         _warn_if_registered_elsewhere(client)
-    active = client.active_stack_model.name
     if active == BARE_DEFAULT_STACK:
         client.activate_stack(STACK_NAME)
         logger.info("Activated the '%s' stack (was ZenML's bare default).", STACK_NAME)

@@ -35,16 +35,21 @@ def register(mlflow_run_id: str, model_uri: str, evaluation: Evaluation, data_ve
     validation suite, and tie it to its ZenML model version ``mirror``."""
     registry = active_model_registry()
     context = get_step_context()
-    version = registry.register_model_version(
-        name=REGISTERED_MODEL_NAME,
-        model_source_uri=model_uri,
+    try:
+        registry.get_model(REGISTERED_MODEL_NAME)
+    except KeyError:
+        registry.register_model(REGISTERED_MODEL_NAME)
+    metadata = ModelRegistryModelMetadata(
+        mlflow_run_id=mlflow_run_id, zenml_pipeline_name=context.pipeline.name,
+        zenml_run_name=context.pipeline_run.name)
+    # MLflow directly rather than ZenML's registry, which sends no model id: a tracking
+    # server refuses MLflow 3's `models:/m-...` source without it.
+    version = registry.mlflow_client.create_model_version(
+        REGISTERED_MODEL_NAME, model_uri, run_id=mlflow_run_id,
+        model_id=model_uri.removeprefix("models:/") if model_uri.startswith("models:/m-")
+        else None,
         description=f"Trained by pipeline run {context.pipeline_run.name}.",
-        metadata=ModelRegistryModelMetadata(
-            mlflow_run_id=mlflow_run_id,
-            zenml_pipeline_name=context.pipeline.name,
-            zenml_run_name=context.pipeline_run.name,
-        ),
-    )
+        tags={key: str(value) for key, value in metadata.model_dump(exclude_none=True).items()})
     tags = {
         THRESHOLD_TAG: evaluation.threshold,
         "test_roc_auc": evaluation.roc_auc,

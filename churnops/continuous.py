@@ -93,6 +93,8 @@ class RetrainingOrder(BaseModel):
     since: datetime | None = Field(None, description="Learn only from requests made since.")
     until: datetime
     state: LoopState = Field(description="The controller's state after this run's plan.")
+    held_back: bool = Field(False, description="Retraining was called for and held back "
+                            "(recovering, cooling down): worth a line in the timeline.")
 
 
 class RetrainingResult(BaseModel):
@@ -122,11 +124,11 @@ def plan_retraining(state: LoopState, decision: MonitoringDecision, action: Cand
     state = _after_candidate(state, action)
     state = _track_recovery(state, decision, settings)
 
-    def order(retrain: bool, reason: str) -> RetrainingOrder:
+    def order(retrain: bool, reason: str, held_back: bool = False) -> RetrainingOrder:
         since = state.recovery_since if retrain else None
         planned = state.model_copy(update={"last_retrain_run": run}) if retrain else state
         return RetrainingOrder(retrain=retrain, reason=reason, since=since, until=window_end,
-                               state=planned)
+                               state=planned, held_back=held_back)
 
     if action.action == "waiting":
         return order(False, f"candidate v{action.candidate} is still being judged")
@@ -136,14 +138,14 @@ def plan_retraining(state: LoopState, decision: MonitoringDecision, action: Cand
         new = outcomes_since(state.recovery_since)
         if new < settings.min_new_outcomes:
             return order(False, f"recovering: {new}/{settings.min_new_outcomes} outcomes "
-                                "since the change")
+                                "since the change", held_back=True)
     # A rejected challenger during a recovery is tried again the next run, with one more
     # run of outcomes from after the change; otherwise wait for the cooldown.
     wait = settings.cooldown_days if state.last_approved or not state.recovering else 0
     if action.action == "promoted":
-        return order(False, "a candidate was just promoted")
+        return order(False, "a candidate was just promoted", held_back=True)
     if state.last_retrain_run is not None and run - state.last_retrain_run <= wait:
-        return order(False, "retraining due, cooling down")
+        return order(False, "retraining due, cooling down", held_back=True)
     return order(True, "; ".join(decision.reasons) if not state.recovering
                  else f"recovering from a drop (level {state.level:.3f})")
 

@@ -48,8 +48,7 @@ def finish_run(order: RetrainingOrder, action: CandidateAction, result: Retraini
     actions = [line for line in (action.line(), result.line()) if line]
     if deployed is not None:
         actions.append(f"v{deployed.candidate.version} live as {deployed.strategy}")
-    if not result.retrained and action.action != "waiting" \
-            and order.reason != "no retraining needed":
+    if order.held_back:
         actions.append(order.reason)
     with DeploymentRecord() as record:
         record.record_loop_run(state.controller, state.runs, state.model_dump(mode="json"),

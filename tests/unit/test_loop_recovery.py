@@ -60,7 +60,8 @@ class Controller:
 def test_nothing_is_retrained_on_quiet_days() -> None:
     controller = Controller()
     for _ in range(3):
-        assert not controller.run(decision()).retrain
+        order = controller.run(decision())
+        assert not order.retrain and not order.held_back
     assert controller.state.runs == 3 and controller.state.healthy_roc_aucs == [0.85] * 3
 
 
@@ -72,6 +73,7 @@ def test_drift_retrains_then_cools_down() -> None:
     for day in range(2, 6):  # cooldown_days = 4: days 2 to 5 wait
         order = controller.run(decision(drift=True))
         assert not order.retrain and "cooling down" in order.reason, day
+        assert order.held_back  # a line in the timeline
     assert controller.run(decision(drift=True)).retrain  # day 6
 
 

@@ -15,7 +15,8 @@ The rules:
   since the change showed (``label_delay_days`` runs before the drop was read), and learns
   from those. Retraining goes on, every cooldown, until the live ROC-AUC is back within
   ``recovery_tolerance`` of its median before the drop.
-- Otherwise a ``retrain`` decision retrains, at most once per ``cooldown_days`` runs.
+- Otherwise a ``retrain`` decision retrains, at most once per ``cooldown_days`` runs, counted
+  from the last retraining or promotion.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class LoopState(BaseModel):
         None, description="During a recovery: learn from requests made since then.")
     recovery_retrained: bool = False
     last_retrain_run: int | None = None
+    last_promotion_run: int | None = None
     last_approved: bool = False
     candidate_since_run: int | None = Field(
         None, description="The run that deployed the live candidate, while it is judged.")
@@ -144,7 +146,11 @@ def plan_retraining(state: LoopState, decision: MonitoringDecision, action: Cand
     wait = settings.cooldown_days if state.last_approved or not state.recovering else 0
     if action.action == "promoted":
         return order(False, "a candidate was just promoted", held_back=True)
-    if state.last_retrain_run is not None and run - state.last_retrain_run <= wait:
+    # The cooldown runs from the last retraining or promotion, whichever came later: the
+    # live model's own outcomes must arrive before it is judged again.
+    changed = max((r for r in (state.last_retrain_run, state.last_promotion_run)
+                   if r is not None), default=None)
+    if changed is not None and run - changed <= wait:
         return order(False, "retraining due, cooling down", held_back=True)
     return order(True, "; ".join(decision.reasons) if not state.recovering
                  else f"recovering from a drop (level {state.level:.3f})")
@@ -168,11 +174,12 @@ def candidate_overdue(state: LoopState, settings: LoopSettings) -> bool:
 
 
 def _after_candidate(state: LoopState, action: CandidateAction) -> LoopState:
-    if action.action in ("promoted", "rolled_back"):
+    if action.action == "promoted":
+        return state.model_copy(update={"candidate_since_run": None,
+                                        "last_promotion_run": state.runs})
+    if action.action == "rolled_back":
         # A rolled-back candidate leaves no model of its own to wait for.
-        return state.model_copy(update={
-            "candidate_since_run": None,
-            "last_approved": state.last_approved and action.action == "promoted"})
+        return state.model_copy(update={"candidate_since_run": None, "last_approved": False})
     if action.action == "none":
         return state.model_copy(update={"candidate_since_run": None})
     return state

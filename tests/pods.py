@@ -64,13 +64,17 @@ class Cluster:
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def run(self, name: str, *args: str, timeout: float = 600) -> str:
-        """``python run.py ARGS`` in pod ``name``; returns its output, fails with it."""
+    def run(self, name: str, *args: str, timeout: float = 600,
+            env: dict[str, str] | None = None, module: str | None = None) -> str:
+        """``python run.py ARGS`` (or ``python -m MODULE ARGS``) in pod ``name``, with ``env``
+        added; returns its output, fails with it."""
         self.started.append(name)
+        command = ["-m", module] if module else [str(paths.PROJECT_ROOT / "run.py")]
         result = subprocess.run(
-            [sys.executable, str(paths.PROJECT_ROOT / "run.py"), *args],
-            cwd=self.workdir(name), env=self.env(name), capture_output=True, text=True,
-            timeout=timeout)
+            [sys.executable, *command, *args], cwd=self.workdir(name),
+            env={**self.env(name), **(env or {}),
+                 **({"PYTHONPATH": str(paths.PROJECT_ROOT)} if module else {})},
+            capture_output=True, text=True, timeout=timeout)
         output = result.stdout + result.stderr
         (self.root / name / "output.log").write_text(output)
         if result.returncode != 0:

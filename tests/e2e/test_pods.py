@@ -209,3 +209,19 @@ def _predict_until(url: str, version: str, bound_s: float = 30.0) -> dict:
             return answer
         time.sleep(1)
 
+
+
+def test_compiled_against_the_server_the_step_pods_report_to_it(cluster: Cluster) -> None:
+    """`compile-kfp` from a client of the ZenML server: every step pod names that server,
+    not a SQLite file, and the recurring run comes with the pipeline."""
+    from tests.integration.test_kubeflow_stack import ENV, _load_ir
+
+    cluster.run("register-kubeflow", module="stacks.kubeflow.register", env=ENV)
+    out = cluster.workdir("compile") / "kfp"
+    output = cluster.run("compile", "compile-kfp", "continuous_training", str(out))
+    assert "warning:" not in output, output
+    assert (out / "churn_continuous_training.schedule.yaml").is_file()
+    tasks = _load_ir(out / "churn_continuous_training.yaml")
+    assert {"start_run", "act_on_verdict", "retrain_challenger", "finish_run"} <= set(tasks)
+    for name, task in tasks.items():
+        assert task["env"]["ZENML_STORE_URL"] == cluster.zenml_url, name

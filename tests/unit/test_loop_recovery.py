@@ -84,6 +84,21 @@ def test_nothing_is_retrained_while_a_candidate_is_judged() -> None:
     assert not order.retrain and order.reason == "candidate v2 is still being judged"
 
 
+def test_the_cooldown_counts_from_the_promotion() -> None:
+    """The promoted model's own outcomes must arrive before it is judged again."""
+    controller = Controller()
+    assert controller.run(decision(drift=True)).retrain  # run 1: a shadow goes live
+    waiting = CandidateAction(action="waiting", candidate="2", reason="0 outcomes")
+    for _ in range(2):
+        controller.run(decision(drift=True), waiting)  # runs 2-3
+    promoted = CandidateAction(action="promoted", candidate="2", reason="non-inferior")
+    controller.run(decision(drift=True), promoted)  # run 4
+    for run in (5, 6, 7, 8):  # 4 runs after the promotion, not after the retraining
+        order = controller.run(decision(drift=True))
+        assert not order.retrain and "cooling down" in order.reason, run
+    assert controller.run(decision(drift=True)).retrain  # run 9
+
+
 def test_a_promotion_day_does_not_retrain() -> None:
     controller = Controller(LoopSettings(cooldown_days=0))
     promoted = CandidateAction(action="promoted", candidate="2", reason="non-inferior")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import re
 import warnings
 
 MLFLOW_TRACKER_LOGGER = "zenml.integrations.mlflow.experiment_trackers.mlflow_experiment_tracker"
@@ -28,6 +29,17 @@ def quiet_libraries() -> None:
     # that Python 3.11 reaches its end of life in 2027.
     warnings.filterwarnings("ignore", category=FutureWarning,
                             module=r"google\.api_core\._python_version_support")
+    # Deprecations inside libraries that Feast, once imported, shows anyway (it puts a
+    # "once" filter for every DeprecationWarning in front of ours): dropped where they are
+    # shown instead.
+    _drop_when_shown(
+        # Evidently's legacy test helpers reach into `numpy.core`, which NumPy 2 renamed.
+        (DeprecationWarning, r"numpy\.core is deprecated", "/evidently/"),
+        # Evidently's UI service (imported with its reports) uses litestar 2 APIs that
+        # litestar 3 will drop.
+        (DeprecationWarning, r"Call to deprecated function 'Dependency'", "/litestar/"),
+        (DeprecationWarning, r"Use of deprecated class 'DependencyKwarg'", "/litestar/"),
+    )
     # GX imports `sre_parse` and `sre_constants`, ZenML's passlib imports `crypt`: standard
     # modules that warn once, on first import, that they are deprecated. Feast turns every
     # DeprecationWarning on when it is imported, so a filter would not hold; importing them
@@ -62,3 +74,30 @@ def quiet_libraries() -> None:
     # First-run set-up chatter: MLflow creating its SQLite tables, matplotlib its font cache.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     logging.getLogger("matplotlib.font_manager").setLevel(logging.WARNING)
+
+
+def _drop_when_shown(*rules: tuple[type[Warning], str, str]) -> None:
+    """Drop warnings of a category whose message matches and whose file path contains the
+    given part, at the point they are shown, whatever filters came later: through
+    ``warnings.showwarning``, or the ``py.warnings`` logger once ZenML captures warnings."""
+    compiled = [(category, re.compile(pattern), part) for category, pattern, part in rules]
+
+    def dropped(category: type[Warning], text: str, filename: str) -> bool:
+        return any(issubclass(category, kind) and pattern.search(text) and part in filename
+                   for kind, pattern, part in compiled)
+
+    show = warnings.showwarning
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001, ANN202
+        if not dropped(category, str(message), filename):
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = showwarning
+
+    class _DropCaptured(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            text = record.getMessage()  # "<file>:<line>: <Category>: <message>"
+            return not any(pattern.search(text) and part in text and f"{kind.__name__}: " in text
+                           for kind, pattern, part in compiled)
+
+    logging.getLogger("py.warnings").addFilter(_DropCaptured())

@@ -21,7 +21,7 @@ def act_on_verdict(verdict: ChallengerVerdict, state: LoopState, settings: LoopS
                    ) -> Annotated[CandidateAction, "candidate_action"]:
     """Promote a candidate shown non-inferior, roll back one shown worse (or undecided for
     too long), and report a candidate the service rolled back by itself."""
-    evidence = f"{verdict.outcomes} outcomes, " + "; ".join(verdict.reasons)
+    evidence = _evidence(verdict)
     if verdict.decision == "none":
         return _gone(state)
     live = read_live()
@@ -57,3 +57,13 @@ def _gone(state: LoopState) -> CandidateAction:
     return CandidateAction(
         action="rolled_back", candidate=rollback.version if rollback else None,
         reason=rollback.reason if rollback else "replaced by another deployment")
+
+
+def _evidence(verdict: ChallengerVerdict) -> str:
+    """The differences and their bounds, in one line: what the decision rests on."""
+    auc, value = verdict.roc_auc_difference, verdict.value_per_customer_difference
+    if auc is None or value is None:
+        return f"{verdict.outcomes} outcomes; " + "; ".join(verdict.reasons)
+    return (f"{verdict.outcomes} outcomes ({verdict.mode}), ROC-AUC {auc.estimate:+.3f} "
+            f"[{auc.low:+.3f}, {auc.high:+.3f}], value per customer {value.estimate:+.2f} "
+            f"[{value.low:+.2f}, {value.high:+.2f}] USD")

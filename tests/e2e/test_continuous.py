@@ -91,7 +91,7 @@ def test_concept_drift_retrains_and_promotes_the_shadow_on_its_outcomes(loop) ->
     # requests the day after it went live, more than the 200 outcomes a verdict needs.
     verdict_day = timeline[timeline["day"] == shadow_day["day"] + 2].iloc[0]
     assert "promoted" in verdict_day["action"], output
-    assert "ROC-AUC: +" in verdict_day["action"], output  # the evidence is in the timeline
+    assert "ROC-AUC +" in verdict_day["action"], output  # the evidence is in the timeline
     assert verdict_day["live_model_version"] != shadow_day["live_model_version"]
     waiting = timeline[timeline["day"] == shadow_day["day"] + 1].iloc[0]
     assert "waiting" in waiting["action"] and "retrained" not in waiting["action"], output

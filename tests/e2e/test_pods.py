@@ -165,7 +165,7 @@ def test_a_shadow_retrained_on_drift_is_promoted_on_its_outcomes_without_a_resta
     output = cluster.run("ct-2", "pipeline", "continuous_training", "--config", CT_CONFIG)
     live = record.live()
     assert live.strategy == "basic" and live.primary.version == "2", output
-    assert "candidate v2 promoted" in output and "ROC-AUC: +" in output, output
+    assert "candidate v2 promoted" in output and "ROC-AUC +" in output, output
     assert record.history()[-1].event == "promoted"
 
     # The service, never restarted, follows the record.

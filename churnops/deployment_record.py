@@ -52,7 +52,7 @@ events = Table(
     Column("ts", DateTime(timezone=True), nullable=False),
     Column("event", JSON, nullable=False),
 )
-loop_runs = Table(
+controller_runs = Table(
     "continuous_training_runs",
     metadata,
     Column("controller", String(100), primary_key=True),
@@ -135,8 +135,8 @@ class DeploymentRecord(database.Database):
 
     def loop_state(self, controller: str) -> dict | None:
         """A continuous-training controller's latest state, None before its first run."""
-        query = (select(loop_runs.c.state).where(loop_runs.c.controller == controller)
-                 .order_by(loop_runs.c.run.desc()).limit(1))
+        query = (select(controller_runs.c.state).where(controller_runs.c.controller == controller)
+                 .order_by(controller_runs.c.run.desc()).limit(1))
         with self.engine.connect() as connection:
             return connection.execute(query).scalar()
 
@@ -144,7 +144,7 @@ class DeploymentRecord(database.Database):
         """Save run ``run``'s state; ``StaleDeploymentError`` if that run was recorded."""
         try:
             with self.engine.begin() as connection:
-                connection.execute(insert(loop_runs), {
+                connection.execute(insert(controller_runs), {
                     "controller": controller, "run": run, "ts": datetime.now(UTC),
                     "state": state, "summary": summary})
         except IntegrityError as error:
@@ -156,11 +156,12 @@ class DeploymentRecord(database.Database):
 
     def loop_runs(self, controller: str) -> list[dict]:
         """A controller's recorded runs (run, ts and summary), oldest first."""
-        query = (select(loop_runs.c.run, loop_runs.c.ts, loop_runs.c.summary)
-                 .where(loop_runs.c.controller == controller).order_by(loop_runs.c.run))
+        query = (select(controller_runs.c.run, controller_runs.c.ts, controller_runs.c.summary)
+                 .where(controller_runs.c.controller == controller).order_by(controller_runs.c.run))
         with self.engine.connect() as connection:
             return [{"run": row.run, "ts": row.ts, **row.summary}
                     for row in connection.execute(query)]
+
 
 def read_live(url: str | None = None) -> LiveDeployment | None:
     """What is live now, or None before the first deployment."""

@@ -90,3 +90,19 @@ def test_history_without_a_change_of_what_is_live(record: DeploymentRecord) -> N
                                   candidate="3", reason="smoke test failed"))
     assert record.generation() == 1
     assert [(e.event, e.candidate) for e in record.history()] == [("failed", "3")]
+
+
+def test_each_controller_keeps_its_own_memory_and_two_runs_cannot_both_save(
+        record: DeploymentRecord) -> None:
+    """The continuous-training controller's state, per controller; run N is saved once."""
+    assert record.loop_state("production") is None
+    record.record_loop_run("production", 1, {"runs": 1}, {"actions": ["none"]})
+    record.record_loop_run("simulation-x", 1, {"runs": 1, "sim": True}, {"actions": []})
+    record.record_loop_run("production", 2, {"runs": 2}, {"actions": ["retrained v2"]})
+    assert record.loop_state("production") == {"runs": 2}
+    assert record.loop_state("simulation-x") == {"runs": 1, "sim": True}
+    with pytest.raises(StaleDeploymentError, match="run 2 of 'production' was already"):
+        record.record_loop_run("production", 2, {"runs": 2, "late": True}, {"actions": []})
+    assert record.loop_state("production") == {"runs": 2}
+    assert [(r["run"], r["actions"]) for r in record.loop_runs("production")] == [
+        (1, ["none"]), (2, ["retrained v2"])]

@@ -61,6 +61,15 @@ class Arm:
                                            self.monthly_charges[rows], self.threshold, business)
 
 
+class LiveFigures(BaseModel):
+    """One model's live figures on the labelled requests it is judged on."""
+
+    outcomes: int
+    roc_auc: float | None
+    """None until its outcomes hold both churners and stayers."""
+    value_per_customer: float | None
+
+
 class ChallengerVerdict(BaseModel):
     """What to do with a live candidate, and the evidence."""
 
@@ -75,6 +84,8 @@ class ChallengerVerdict(BaseModel):
     """With ``wait``: about how many more would decide, if the estimates held."""
     roc_auc_difference: Interval | None = None
     value_per_customer_difference: Interval | None = None
+    primary_figures: LiveFigures | None = None
+    candidate_figures: LiveFigures | None = None
     reasons: list[str]
 
 
@@ -148,12 +159,15 @@ def judge_canary(primary: Arm, candidate: Arm, judgement: ChallengerJudgement,
 def _verdict(mode: Literal["paired", "a/b"], n: int, primary_draws: list[np.ndarray],
              candidate_draws: list[np.ndarray], primary: Arm, candidate: Arm,
              judgement: ChallengerJudgement, business: BusinessSettings) -> ChallengerVerdict:
+    figures = {"primary_figures": _live_figures(primary, business),
+               "candidate_figures": _live_figures(candidate, business)}
     both_classes = all(len(set(arm.churned.tolist())) == 2 for arm in (primary, candidate))
     if n < judgement.min_outcomes or not both_classes:
         why = f"{n} outcomes, {judgement.min_outcomes} needed" \
             if n < judgement.min_outcomes else f"{n} outcomes, not yet both churners and stayers"
         return ChallengerVerdict(mode=mode, decision="wait", outcomes=n, reasons=[why],
-                                 more_outcomes_needed=max(judgement.min_outcomes - n, 1))
+                                 more_outcomes_needed=max(judgement.min_outcomes - n, 1),
+                                 **figures)
     alpha = 1 - judgement.confidence
     metrics: dict[str, tuple[Callable[[Arm, np.ndarray], float], float]] = {
         "ROC-AUC": (lambda arm, rows: arm.roc_auc(rows), judgement.margin_roc_auc),
@@ -186,7 +200,15 @@ def _verdict(mode: Literal["paired", "a/b"], n: int, primary_draws: list[np.ndar
     return ChallengerVerdict(
         mode=mode, decision=decision, outcomes=n, more_outcomes_needed=needed,
         roc_auc_difference=intervals["ROC-AUC"],
-        value_per_customer_difference=intervals["value per customer"], reasons=reasons)
+        value_per_customer_difference=intervals["value per customer"], reasons=reasons,
+        **figures)
+
+
+def _live_figures(arm: Arm, business: BusinessSettings) -> LiveFigures:
+    rows = np.arange(len(arm.churned))
+    auc = arm.roc_auc(rows) if len(rows) else math.nan
+    return LiveFigures(outcomes=len(rows), roc_auc=None if math.isnan(auc) else auc,
+                       value_per_customer=arm.value(rows, business) if len(rows) else None)
 
 
 def _more_needed(n: int, intervals: dict[str, Interval], margins: dict[str, float]

@@ -28,9 +28,13 @@ def judge_candidate(settings: MonitoringSettings, inference_log_url: str | None 
     with InferenceLogReader(inference_log_url or paths.inference_log_url()) as log:
         rows = log.labelled_answers(versions)
     verdict = judge_live_candidate(live, rows, settings.challenger, settings.business)
+    figures = {f"{arm}_{name}": value
+               for arm, live in (("primary", verdict.primary_figures),
+                                 ("candidate", verdict.candidate_figures)) if live
+               for name, value in live.model_dump().items() if value is not None}
     log_metadata({"decision": verdict.decision, "outcomes": verdict.outcomes,
                   "more_outcomes_needed": verdict.more_outcomes_needed or 0,
-                  "reasons": verdict.reasons},
+                  "reasons": verdict.reasons, **figures},
                  artifact_name="challenger_verdict", infer_artifact=True)
     logger.info("Candidate: %s (%s).", verdict.decision, "; ".join(verdict.reasons))
     return verdict

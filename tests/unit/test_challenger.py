@@ -63,6 +63,11 @@ def test_a_canary_is_judged_against_the_primary_on_its_own_share(
                            JUDGEMENT, BUSINESS)
     assert (verdict.mode, verdict.decision) == ("a/b", expected)
     assert verdict.outcomes == share.sum()
+    # Each arm's own live figures, on its own requests; the difference is theirs.
+    mine, theirs = verdict.candidate_figures, verdict.primary_figures
+    assert (mine.outcomes, theirs.outcomes) == (share.sum(), (~share).sum())
+    assert mine.roc_auc - theirs.roc_auc == pytest.approx(verdict.roc_auc_difference.estimate)
+    assert (mine.roc_auc > theirs.roc_auc) is (expected == "promote")
 
 
 def test_too_few_outcomes_means_wait_and_says_how_many_more() -> None:
@@ -72,6 +77,7 @@ def test_too_few_outcomes_means_wait_and_says_how_many_more() -> None:
                            JUDGEMENT, BUSINESS)
     assert (verdict.decision, verdict.more_outcomes_needed) == ("wait", 50)
     assert verdict.roc_auc_difference is None and "150 outcomes" in verdict.reasons[0]
+    assert verdict.primary_figures.outcomes == 150  # the figures so far are still shown
 
 
 def test_an_undecided_comparison_waits_with_an_estimate_of_the_outcomes_needed() -> None:

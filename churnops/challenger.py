@@ -213,13 +213,19 @@ def _live_figures(arm: Arm, business: BusinessSettings) -> LiveFigures:
 
 def _more_needed(n: int, intervals: dict[str, Interval], margins: dict[str, float]
                  ) -> int | None:
-    """Outcomes to add so that every interval clears its margin, if the estimates held
-    (interval widths shrink as one over the square root of the outcomes)."""
-    needed = 0
-    for name, interval in intervals.items():
+    """Outcomes to add for a decision, if the estimates held (interval widths shrink as one
+    over the square root of the outcomes): for a roll back, one metric whose estimate is
+    already beyond its margin must clear it; for a promotion, every metric must."""
+    def needed(name: str) -> int | None:
+        interval = intervals[name]
         distance = abs(interval.estimate + margins[name])
-        half_width = (interval.high - interval.low) / 2
         if distance < 1e-12:
             return None
-        needed = max(needed, math.ceil(n * (half_width / distance) ** 2) - n)
-    return max(needed, 1)
+        half_width = (interval.high - interval.low) / 2
+        return math.ceil(n * (half_width / distance) ** 2) - n
+
+    heading_back = [name for name in intervals if intervals[name].estimate < -margins[name]]
+    counts = [needed(name) for name in heading_back or intervals]
+    if any(count is None for count in counts):
+        return None
+    return max(min(counts) if heading_back else max(counts), 1)

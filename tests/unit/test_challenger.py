@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -97,3 +99,18 @@ def test_a_paired_comparison_needs_the_same_requests() -> None:
     with pytest.raises(ValueError, match="same requests"):
         judge_shadow(arm(primary, churned, charges),
                      arm(primary[:-1], churned[:-1], charges[:-1]), JUDGEMENT, BUSINESS)
+
+
+def test_a_roll_back_needs_one_metric_past_its_margin_a_promotion_needs_all() -> None:
+    from churnops.challenger import Interval, _more_needed
+
+    margins = {"ROC-AUC": 0.01, "value per customer": 0.5}
+    # ROC-AUC heads for a roll back and is nearly decided; value is far from deciding.
+    heading_back = {"ROC-AUC": Interval(estimate=-0.03, low=-0.05, high=-0.005),
+                    "value per customer": Interval(estimate=-0.45, low=-1.5, high=0.6)}
+    assert _more_needed(400, heading_back, margins) == math.ceil(400 * (0.0225 / 0.02) ** 2) - 400
+    # Both head for a promotion: the slower one sets the count.
+    heading_up = {"ROC-AUC": Interval(estimate=0.01, low=-0.02, high=0.04),
+                  "value per customer": Interval(estimate=0.5, low=-0.5, high=1.5)}
+    assert _more_needed(400, heading_up, margins) == max(
+        math.ceil(400 * (0.03 / 0.02) ** 2) - 400, math.ceil(400 * (1.0 / 1.0) ** 2) - 400)

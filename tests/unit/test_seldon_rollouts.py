@@ -38,16 +38,13 @@ from churnops.deployment_record import DeploymentRecord, read_live
 from churnops.protocols import V2Protocol, protocol_for_endpoint
 from stacks.plugins.model_deployer.manifests import ENDPOINT_ANNOTATION, predictor_address
 from stacks.plugins.model_deployer.validation import validate_manifest
+from tests.unit.test_seldon_deployments import CANDIDATE as V4
 from tests.unit.test_seldon_deployments import FLAVOR_SOURCE, require_crd
+from tests.unit.test_seldon_deployments import PRIMARY as V3
 
 NAMESPACE = "churnops"
-SUITE = {"name": "churn_features", "expectations": []}
-V3 = ServedModel(version="3", model_uri="s3://churnops-artifacts/models/m-3/artifacts",
-                 threshold=0.43, validation_suite=SUITE)
-V4 = ServedModel(version="4", model_uri="s3://churnops-artifacts/models/m-4/artifacts",
-                 threshold=0.41, validation_suite=SUITE)
-V5 = ServedModel(version="5", model_uri="s3://churnops-artifacts/models/m-5/artifacts",
-                 threshold=0.40, validation_suite=SUITE)
+V5 = V3.model_copy(update={"version": "5", "threshold": 0.40,
+                           "model_uri": "s3://churnops-artifacts/models/m-5/artifacts"})
 TIMEOUT = 5
 
 

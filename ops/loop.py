@@ -30,7 +30,7 @@ import yaml
 from churnops import data, paths
 from churnops.deployment_record import read_live
 from churnops.monitoring import MonitoringDecision
-from churnops.settings import SimulationSettings
+from churnops.settings import LoopSettings, SimulationSettings, merge, run_config
 from ops.processes import free_port, server_process
 from ops.timeline import TimelineRow
 from simulation.traffic import ServiceDriver, Simulation, TrafficSimulator
@@ -57,7 +57,15 @@ def load_config(path: Path = CONFIG) -> tuple[dict[str, Any], dict[str, Any]]:
     return config.get("simulation", {}), config.get("loop", {})
 
 
-def run(days: int, simulation: SimulationSettings, loop_overrides: dict[str, Any],
+def loop_settings(simulation: SimulationSettings, overrides: dict[str, Any]) -> LoopSettings:
+    """The controller's rules of ``configs/continuous_training.yaml``, with the loop config's
+    overrides, and the simulation's outcome delay (the controller looks back by it)."""
+    rules = run_config(paths.CONFIG_DIR / "continuous_training.yaml")["parameters"]["loop"]
+    return LoopSettings(**merge(rules, {**overrides,
+                                        "label_delay_days": simulation.label_delay_days}))
+
+
+def run(days: int, simulation: SimulationSettings, loop: LoopSettings,
         run_turn: RunTurn, echo: Callable[[str], None] = print) -> list[TimelineRow]:
     """Run ``days`` simulated days against a service started here; returns the timeline."""
     started = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
@@ -65,8 +73,6 @@ def run(days: int, simulation: SimulationSettings, loop_overrides: dict[str, Any
     workdir.mkdir(parents=True, exist_ok=True)
     log_url = f"sqlite:///{workdir / 'inference_log.db'}"
     customers = data.clean(data.load_raw(paths.RAW_DATA))[0]
-    # The outcome delay is the simulation's; the controller looks back by the same.
-    loop = {**loop_overrides, "label_delay_days": simulation.label_delay_days}
     with prediction_service(log_url, workdir / "service.log") as base_url:
         echo(f"Prediction service on {base_url}; inference log {log_url}")
         driver = ServiceDriver(base_url)
@@ -78,9 +84,10 @@ def run(days: int, simulation: SimulationSettings, loop_overrides: dict[str, Any
                 day_starts.append(datetime.now(UTC))
                 requests, outcomes = sim.run_day(day)
                 end = datetime.now(UTC)
-                window = loop_window(day_starts, end, loop.get("label_window_days", 3))
+                window = loop_window(day_starts, end, loop.label_window_days)
                 turn = run_turn({"window": window, "inference_log_url": log_url,
-                                 "loop": loop, "controller": f"simulation-{started}"})
+                                 "loop": loop.model_dump(),
+                                 "controller": f"simulation-{started}"})
                 rows.append(_row(day, sim.simulator.drifting(day), requests, outcomes, turn))
                 echo(rows[-1].line())
         finally:
@@ -155,7 +162,7 @@ def simulate(client: Any, days: int, scenario: str, seed: int,
          f"{config.requests_per_day} requests a day, drift from day {config.onset_day}, "
          f"outcomes after {config.label_delay_days} days; each day one continuous-training "
          "run. (* = drifting)")
-    rows = run(days, config, loop_overrides, run_turn, echo=echo)
+    rows = run(days, config, loop_settings(config, loop_overrides), run_turn, echo=echo)
     csv_path = timeline_out or paths.reports_dir() / f"continuous-{scenario}-seed{seed}.csv"
     png = write_timeline(rows, csv_path, f"{scenario}, seed {seed}")
     echo(f"\nTimeline: {csv_path}\nPlot:     {png}")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from churnops import paths, settings
 from ops.errors import UserError
+from stacks.kubeflow.schedule import CronError, kfp_cron
 
 if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
@@ -33,9 +34,11 @@ def cron_of(name: str, config_path: Path, cron: str | None) -> str:
     if not cron:
         raise UserError(f"{config_path} has no schedule.cron_expression.",
                         hint=f"python run.py schedule {name} --cron '0 6 * * *'")
-    if len(cron.split()) != 5:
-        raise UserError(f"{cron!r} is not a five-field cron line (minute hour day month "
-                        "weekday).", hint="for example --cron '0 6 * * *' (daily, 06:00 UTC)")
+    try:
+        kfp_cron(cron)  # the one check of a cron line, for both stacks
+    except CronError as error:
+        raise UserError(str(error), hint="for example --cron '0 6 * * *' (daily, 06:00 UTC)"
+                        ) from error
     return cron
 
 

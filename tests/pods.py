@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from churnops import paths
@@ -38,7 +38,6 @@ class Cluster:
     deployment_url: str
     inference_log_url: str
     root: Path
-    started: list[str] = field(default_factory=list)
 
     def env(self, name: str) -> dict[str, str]:
         """The environment of pod ``name``: its own HOME and state, the shared services."""
@@ -68,7 +67,6 @@ class Cluster:
             env: dict[str, str] | None = None, module: str | None = None) -> str:
         """``python run.py ARGS`` (or ``python -m MODULE ARGS``) in pod ``name``, with ``env``
         added; returns its output, fails with it."""
-        self.started.append(name)
         command = ["-m", module] if module else [str(paths.PROJECT_ROOT / "run.py")]
         result = subprocess.run(
             [sys.executable, *command, *args], cwd=self.workdir(name),

@@ -24,8 +24,8 @@ def kfp_cron(cron: str) -> str:
     """``0 6 * * *`` -> ``0 0 6 * * *``: KFP's six-field cron, firing at second 0."""
     fields = cron.split()
     if len(fields) != 5:
-        raise CronError(f"A schedule's cron line has five fields (minute hour day month "
-                        f"weekday), not {len(fields)}: {cron!r}")
+        raise CronError(f"{cron!r} is not a five-field cron line: a schedule's cron line has "
+                        "five fields (minute hour day month weekday)")
     return " ".join(["0", *fields])
 
 

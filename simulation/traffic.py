@@ -81,10 +81,17 @@ class TrafficSimulator:
             frame["MonthlyCharges"] = (frame["MonthlyCharges"] * rise).round(2)
             frame["TotalCharges"] = (frame["TotalCharges"] * rise).round(2)
         if self.drifting(day) and self.config.has_concept_drift:
-            hit = price_rise_segment(frame) & (rng.random(n) < self.config.concept_drift_strength)
-            churned |= hit
+            churned = concept_drift_churn(frame, churned, self.config.concept_drift_strength,
+                                          rng)
         frame["churned"] = churned
         return DayTraffic(day, frame)
+
+
+def concept_drift_churn(frame: pd.DataFrame, churned: np.ndarray, strength: float,
+                        rng: np.random.Generator) -> np.ndarray:
+    """Outcomes under the concept drift: the price-rise segment churns with probability
+    ``strength``, whatever it did before."""
+    return churned | (price_rise_segment(frame) & (rng.random(len(frame)) < strength))
 
 
 def price_rise_segment(frame: pd.DataFrame) -> np.ndarray:

@@ -9,7 +9,7 @@ customer into three pools that never share a customer:
   * training (50 %): the primary, a hist_gradient_boosting pipeline (`build_pipeline`), is
     fitted on it with the pre-drift labels;
   * retraining (30 %): the "better" candidate, the same pipeline, is fitted on it with
-    post-drift labels (simulation/traffic.py's concept-drift rule, `price_rise_segment`,
+    post-drift labels (simulation/traffic.py's concept-drift rule, `concept_drift_churn`,
     applied once to every customer with configs/continuous.yaml's strength);
   * production (20 %): the simulated traffic (TrafficSimulator, scenario `concept_drift`,
     onset day 1: every simulated day is drifted) is drawn from it alone.
@@ -77,7 +77,7 @@ from churnops.settings import (  # noqa: E402
 )
 from ops.loop import load_config  # noqa: E402
 from serving.routing import CanaryMonitor  # noqa: E402
-from simulation.traffic import TrafficSimulator, price_rise_segment  # noqa: E402
+from simulation.traffic import TrafficSimulator, concept_drift_churn  # noqa: E402
 
 POOL_SHARES = (0.5, 0.3)
 """Training and retraining pools; the rest is the production pool."""
@@ -144,9 +144,9 @@ def split_customers(customers: pd.DataFrame, seed: int) -> Pools:
 def post_drift_labels(frame: pd.DataFrame, strength: float, seed: int) -> np.ndarray:
     """The simulator's concept drift applied once to each customer: its price-rise segment
     churns with probability ``strength``, whatever it did before."""
-    rng = np.random.default_rng([seed, 1])
-    hit = price_rise_segment(frame) & (rng.random(len(frame)) < strength)
-    return (data.label(frame).to_numpy().astype(bool) | hit).astype(int)
+    churned = data.label(frame).to_numpy().astype(bool)
+    return concept_drift_churn(frame, churned, strength, np.random.default_rng([seed, 1])
+                               ).astype(int)
 
 
 @dataclass(frozen=True)

@@ -201,7 +201,6 @@ class InferenceLogReader(database.Database):
             connection.execute(text("SELECT 1"))
 
 
-
 def latest_answered(connection: Connection, customer_id: str) -> str | None:
     """The ``request_id`` of the customer's latest answered prediction, if any."""
     query = (select(predictions.c.request_id)

@@ -361,7 +361,6 @@ def run_config(path: str | Path, parameters: Mapping[str, Any] | None = None,
     return config
 
 
-
 def _config_entry(folder: Path, where: str) -> Any:
     """``file.yaml:a.b`` -> the entry ``a`` / ``b`` of ``folder/file.yaml``."""
     file, _, keys = where.partition(":")

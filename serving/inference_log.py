@@ -106,7 +106,6 @@ class InferenceLog(InferenceLogReader):
         return results
 
 
-
 def _prediction_of(connection: Connection, index: int, outcome: Feedback) -> str:
     """The request an outcome is about, by the rule in ``record_feedback``."""
     if outcome.request_id is None:

@@ -93,6 +93,7 @@ def active_model_deployer() -> BaseModelDeployer:
     """The active stack's model deployer."""
     return active_component("model_deployer")
 
+
 DEPLOYMENT_PIPELINE = "churn_deployment"
 SERVER_STEP = "deploy_model_server"
 STOP_TIMEOUT = 30

@@ -18,6 +18,7 @@ from stacks.access import mlflow_client, training_artifact
 
 logger = logging.getLogger(__name__)
 
+
 @step(enable_cache=False)
 def load_reference_frame(model_version: str | None = None) -> Annotated[
     pd.DataFrame, "reference_frame"

@@ -210,7 +210,6 @@ def _predict_until(url: str, version: str, bound_s: float = 30.0) -> dict:
         time.sleep(1)
 
 
-
 def test_compiled_against_the_server_the_step_pods_report_to_it(cluster: Cluster) -> None:
     """`compile-kfp` from a client of the ZenML server: every step pod names that server,
     not a SQLite file, and the recurring run comes with the pipeline."""

@@ -207,22 +207,20 @@ def run_and_report(client: Client, name: str, config_path: Path | None = None,
 def compile_kfp(name: str, config_path: Path | None, out_dir: Path) -> list[Path]:
     """The KFP v2 IR the kubeflow stack would submit for pipeline ``name``, and its
     recurring-run schedule when the run config has one; runs nothing."""
+    from ops.schedule import configured_cron, cron_of
     from stacks.kubeflow.compile import NoKubeflowStackError, compile_pipeline
-    from stacks.kubeflow.schedule import CronError, write_recurring_run
+    from stacks.kubeflow.schedule import write_recurring_run
 
     config_path = config_path or default_config(name)
+    cron = configured_cron(config_path)
+    if cron is not None:
+        cron_of(name, config_path, cron)  # a bad cron line stops before compiling
+    pipeline = load(name)
     try:
-        compiled = compile_pipeline(load(name), config_path, out_dir)
+        compiled = compile_pipeline(pipeline, config_path, out_dir)
     except NoKubeflowStackError as error:
         raise UserError(str(error), hint="python -m stacks.kubeflow.register "
                         "(see docs/production.md)") from error
-    schedule = settings.run_config(config_path, with_schedule=True).get("schedule") or {}
-    if "cron_expression" not in schedule:
+    if cron is None:
         return [compiled]
-    try:
-        return [compiled, write_recurring_run(load(name).name, compiled,
-                                              schedule["cron_expression"],
-                                              schedule.get("catchup", False))]
-    except CronError as error:
-        raise UserError(str(error), hint=f"fix `schedule.cron_expression` in {config_path}"
-                        ) from error
+    return [compiled, write_recurring_run(pipeline.name, compiled, cron)]

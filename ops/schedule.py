@@ -27,10 +27,15 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def cron_of(name: str, config_path: Path, cron: str | None) -> str:
-    """The cron line to use: the one given, else the run config's."""
+def configured_cron(config_path: Path) -> str | None:
+    """The run config's ``schedule.cron_expression``, if it has one."""
     schedule = settings.run_config(config_path, with_schedule=True).get("schedule") or {}
-    cron = cron or schedule.get("cron_expression")
+    return schedule.get("cron_expression")
+
+
+def cron_of(name: str, config_path: Path, cron: str | None) -> str:
+    """The cron line to use, checked: the one given, else the run config's."""
+    cron = cron or configured_cron(config_path)
     if not cron:
         raise UserError(f"{config_path} has no schedule.cron_expression.",
                         hint=f"python run.py schedule {name} --cron '0 6 * * *'")

@@ -100,11 +100,10 @@ class RetrainingOrder(BaseModel):
 
 
 class RetrainingResult(BaseModel):
-    """What the run's retraining did: nothing (and why), or a version and its gate result."""
+    """What the run's retraining did: nothing (the order says why), or a version and its
+    gate result."""
 
-    retrained: bool
-    reason: str
-    gate: GateResult | None = None
+    gate: GateResult | None = Field(None, description="None when nothing was retrained.")
 
     @property
     def approved_version(self) -> str | None:

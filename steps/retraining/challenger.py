@@ -38,7 +38,7 @@ def retrain_challenger(order: RetrainingOrder, settings: TrainingSettings,
     data, if ``order`` says so; the gate approves a winner for a live trial, never promotes."""
     if not order.retrain:
         logger.info("No retraining: %s.", order.reason)
-        return RetrainingResult(retrained=False, reason=order.reason)
+        return RetrainingResult()
     production = labelled_production(policy, inference_log_url, order.until, order.since)
     frame, data_version = combine(reference_frame(), production, policy)
     train, holdout, _, _ = split(frame, data.label(frame), settings.test_size, settings.seed)
@@ -54,4 +54,4 @@ def retrain_challenger(order: RetrainingOrder, settings: TrainingSettings,
          "model": model, "model_card": MarkdownString(card)})
     version = register(run_id, model_uri, evaluation, data_version, mirror)
     gate = gate_version(version, holdout, evaluation, settings, promote=False)
-    return RetrainingResult(retrained=True, reason=order.reason, gate=gate)
+    return RetrainingResult(gate=gate)

@@ -151,7 +151,7 @@ def plan_retraining(state: LoopState, decision: MonitoringDecision, action: Cand
                    if r is not None), default=None)
     if changed is not None and run - changed <= wait:
         return order(False, "retraining due, cooling down", held_back=True)
-    return order(True, "; ".join(decision.reasons) if not state.recovering
+    return order(True, "; ".join(decision.grounds) if not state.recovering
                  else f"recovering from a drop (level {state.level:.3f})")
 
 

@@ -1,4 +1,4 @@
-"""Loading the raw customer table and the documented cleaning rule."""
+"""Loading the raw customer table, the documented cleaning rule, and the customer pools."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from churnops import schema
@@ -65,3 +67,29 @@ def clean(raw: pd.DataFrame) -> tuple[pd.DataFrame, CleaningReport]:
 def label(df: pd.DataFrame) -> pd.Series:
     """The binary target: 1 for churned."""
     return (df[schema.TARGET] == schema.TARGET_POSITIVE).astype("int64")
+
+
+Pool = Literal["training", "reference", "future"]
+POOLS: tuple[tuple[Pool, float], ...] = (("training", 0.6), ("reference", 0.2), ("future", 0.2))
+"""Every customer belongs to one pool, for good (data/README.md, "Customer pools").
+
+``training``: the only customers the first model version fits. ``reference``: its holdout,
+never trained on by any version, and the fixed drift reference of every version.
+``future``: customers no model has seen; simulated production draws only from them.
+"""
+
+
+def pool_of(customer_ids: pd.Series) -> pd.Series:
+    """Each customer's pool, from a hash of its id alone: the same whatever else the table
+    holds, in any order."""
+    position = customer_ids.astype(str).map(
+        lambda key: int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64)
+    bounds = np.cumsum([share for _, share in POOLS])
+    index = np.searchsorted(bounds, position.to_numpy(), side="right")
+    names = np.array([name for name, _ in POOLS])
+    return pd.Series(names[np.minimum(index, len(POOLS) - 1)], index=customer_ids.index)
+
+
+def in_pools(frame: pd.DataFrame, *pools: Pool, column: str = schema.ID_COLUMN) -> pd.Series:
+    """Whether each row's customer belongs to one of ``pools``."""
+    return pool_of(frame[column]).isin(pools)

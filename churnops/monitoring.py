@@ -1,13 +1,12 @@
-"""Monitoring: drift and live-performance figures, and the decision they lead to.
+"""Monitoring: live-performance figures, and the findings and decision the figures lead to.
 
-The statistics are chosen on purpose (``MonitoringSettings``; the reasons are in
-docs/monitoring.md). A window of production traffic is compared with the deployed version's
-reference data using p-value tests, whose false-alarm rate is fixed by the threshold and
-does not depend on the sample sizes: Evidently's defaults would switch from KS/chi-square to
-Wasserstein/Jensen-Shannon distances once the reference passes 1,000 rows.
+A window of production traffic is compared with the fixed drift reference by two-sample
+tests (``churnops.drift``), and its outcomes with the deployed version's training-time
+figures. ``decide`` turns them into findings of three severities (act, warn, info) whose
+false-alarm rate per run is a configured ``alpha`` (``MonitoringSettings``; the rule and the
+measurement behind it are in docs/monitoring.md).
 
-This module holds no ZenML or Evidently code: ``steps/monitoring`` runs the drift report
-through the stack's data validator and hands its ``as_dict()`` to ``drift_figures``.
+This module holds no ZenML or Evidently code.
 """
 
 from __future__ import annotations
@@ -21,8 +20,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
+from scipy.stats import norm
 from sklearn.metrics import recall_score, roc_auc_score
 
+from churnops.drift import DriftFigures, Shift, auc_standard_error
 from churnops.inference_log import LABEL, PREDICTION
 from churnops.modeling.evaluation import business_value_per_customer
 from churnops.settings import BusinessSettings, MonitoringSettings
@@ -43,18 +44,9 @@ class DeployedModel(BaseModel):
         description="Holdout roc_auc, recall and business_value_per_customer.")
 
 
-class DriftFigures(BaseModel):
-    rows: int
-    drift_share: float = Field(description="Share of features that drifted.")
-    drifted_features: list[str]
-    dataset_drift: bool
-    prediction_drift_score: float = Field(description="p-value of the prediction test.")
-    prediction_drift: bool
-    feature_scores: dict[str, float] = Field(default_factory=dict)
-
-
 class PerformanceFigures(BaseModel):
     labelled_rows: int
+    positives: int = 0
     roc_auc: float | None
     recall: float | None
     value_per_customer: float | None
@@ -63,38 +55,62 @@ class PerformanceFigures(BaseModel):
     baseline_value_per_customer: float | None = None
 
 
+Severity = Literal["act", "warn", "info"]
+SEVERITIES: tuple[Severity, ...] = ("info", "warn", "act")
+
+
+class Finding(BaseModel):
+    """One thing a monitoring run found, and how much it matters.
+
+    ``act``: grounds to retrain, roll back or investigate (its false-alarm rate per run is
+    ``MonitoringSettings.alpha``). ``warn``: a named change worth a look that does not meet
+    the act rule. ``info``: context, such as a window too small for a verdict.
+    """
+
+    severity: Severity
+    kind: Literal["input_drift", "prediction_drift", "feature_drift", "performance",
+                  "data_quality", "window"]
+    message: str
+    subjects: list[str] = Field(default_factory=list,
+                                description="The features (or figures) it names.")
+
+
 class MonitoringDecision(BaseModel):
-    """What one monitoring run concluded, with the figures behind it."""
+    """What one monitoring run concluded, with the findings and figures behind it."""
 
     model_version: str | None = Field(None, description="The version that was judged.")
-    drift_detected: bool
-    performance_degraded: bool
-    reasons: list[str]
+    drift_detected: bool = Field(description="An act finding on the inputs or predictions.")
+    performance_degraded: bool = Field(description="An act finding on live performance.")
+    findings: list[Finding]
     recommended_action: Action
     drift: DriftFigures
     performance: PerformanceFigures | None = None
     failed_expectations: list[str] = Field(default_factory=list)
 
     @property
+    def severity(self) -> Severity:
+        return max((f.severity for f in self.findings), key=SEVERITIES.index, default="info")
+
+    @property
+    def reasons(self) -> list[str]:
+        """Every finding as one line, the most severe first."""
+        ordered = sorted(self.findings, key=lambda f: -SEVERITIES.index(f.severity))
+        return [f"{f.severity}: {f.message}" for f in ordered]
+
+    @property
+    def grounds(self) -> list[str]:
+        """The act findings: what an action rests on."""
+        return [f.message for f in self.findings if f.severity == "act"]
+
+    @property
+    def moved_features(self) -> list[str]:
+        """The features named by act or warn findings."""
+        return sorted({name for f in self.findings if f.kind in ("input_drift", "feature_drift")
+                       for name in f.subjects})
+
+    @property
     def positive(self) -> bool:
         return self.drift_detected or self.performance_degraded
-
-
-def drift_figures(report: Mapping[str, Any], rows: int) -> DriftFigures:
-    """The figures the decision needs, from a drift report's ``as_dict()``."""
-    results = {m["metric"]: m["result"] for m in report["metrics"]}
-    dataset = results["DatasetDriftMetric"]
-    columns = results["DataDriftTable"]["drift_by_columns"]
-    prediction = results["ColumnDriftMetric"]
-    return DriftFigures(
-        rows=rows,
-        drift_share=float(dataset["share_of_drifted_columns"]),
-        drifted_features=sorted(c for c, r in columns.items() if r["drift_detected"]),
-        dataset_drift=bool(dataset["dataset_drift"]),
-        prediction_drift_score=float(prediction["drift_score"]),
-        prediction_drift=bool(prediction["drift_detected"]),
-        feature_scores={c: float(r["drift_score"]) for c, r in columns.items()},
-    )
 
 
 def live_performance(labelled: pd.DataFrame, threshold: float,
@@ -116,7 +132,7 @@ def live_performance(labelled: pd.DataFrame, threshold: float,
                 y, proba, labelled["MonthlyCharges"].to_numpy(dtype=float), threshold, business),
         }
     return PerformanceFigures(
-        labelled_rows=len(labelled), **figures,
+        labelled_rows=len(labelled), positives=int(y.sum()), **figures,
         baseline_roc_auc=float(baseline["roc_auc"]),
         baseline_recall=baseline.get("recall"),
         baseline_value_per_customer=baseline.get("business_value_per_customer"),
@@ -126,67 +142,110 @@ def live_performance(labelled: pd.DataFrame, threshold: float,
 def decide(drift: DriftFigures, performance: PerformanceFigures | None,
            failed_expectations: Sequence[str], settings: MonitoringSettings,
            model_version: str | None = None) -> MonitoringDecision:
-    """Turn the window's figures into a decision.
+    """Turn the window's figures into findings, and the findings into an action.
 
-    Drift alone recommends retraining: the inputs moved away from what the model learned.
-    Degraded performance recommends retraining too. Production inputs that fail the
-    model's expectation suite recommend an investigation first: retraining on broken data
-    would only hide the problem.
+    Shifted inputs (several features, or the model's predictions) and a significant drop of
+    live performance recommend retraining. Inputs that fail the model's expectation suite
+    recommend an investigation first: retraining on broken data would only hide it.
     """
-    reasons: list[str] = []
-    drift_detected = False
-    if drift.rows < settings.min_rows:
-        reasons.append(f"only {drift.rows} production rows (< {settings.min_rows}): "
-                       "no drift verdict")
-    else:
-        if drift.dataset_drift:
-            drift_detected = True
-            reasons.append(
-                f"data drift: {drift.drift_share:.0%} of features drifted "
-                f"(>= {settings.drift_share:.0%}): {', '.join(drift.drifted_features)}")
-        if drift.prediction_drift:
-            drift_detected = True
-            reasons.append(f"prediction drift: p = {drift.prediction_drift_score:.2g} "
-                           f"< {settings.prediction_threshold:g}")
-    degraded = False
-    if performance is not None:
-        if performance.labelled_rows < settings.min_labels or performance.roc_auc is None:
-            reasons.append(f"{performance.labelled_rows} labelled rows "
-                           f"(< {settings.min_labels}): no performance verdict")
-        else:
-            drop = performance.baseline_roc_auc - performance.roc_auc
-            if drop > settings.max_roc_auc_drop:
-                degraded = True
-                reasons.append(
-                    f"performance degraded: live ROC-AUC {performance.roc_auc:.3f} is "
-                    f"{drop:.3f} below the training-time {performance.baseline_roc_auc:.3f} "
-                    f"(> {settings.max_roc_auc_drop})")
+    findings = drift_findings(drift, settings)
+    findings += performance_findings(performance, settings)
     if failed_expectations:
-        reasons.append("production inputs fail the model's suite: "
-                       + "; ".join(failed_expectations))
-    if failed_expectations:
-        action: Action = "investigate"
-    elif drift_detected or degraded:
-        action = "retrain"
-    else:
-        action = "none"
-        reasons.append("no drift and no performance drop")
+        findings.append(Finding(
+            severity="act", kind="data_quality", subjects=list(failed_expectations),
+            message="production inputs fail the model's suite: "
+                    + "; ".join(failed_expectations)))
+    drift_detected = any(f.severity == "act" and f.kind in ("input_drift", "prediction_drift")
+                         for f in findings)
+    degraded = any(f.severity == "act" and f.kind == "performance" for f in findings)
+    action: Action = ("investigate" if failed_expectations
+                      else "retrain" if drift_detected or degraded else "none")
     return MonitoringDecision(
         model_version=model_version, drift_detected=drift_detected,
-        performance_degraded=degraded, reasons=reasons, recommended_action=action, drift=drift,
-        performance=performance, failed_expectations=list(failed_expectations))
+        performance_degraded=degraded, findings=findings, recommended_action=action,
+        drift=drift, performance=performance, failed_expectations=list(failed_expectations))
+
+
+def drift_findings(drift: DriftFigures, settings: MonitoringSettings) -> list[Finding]:
+    """Act on a shift of the predictions or of several features at once; warn on any
+    feature that moved.
+
+    Half of ``alpha`` goes to the prediction test and half to the features (Bonferroni
+    over them), so a run on unchanged traffic raises an act finding with probability at
+    most ``alpha``, however the features are correlated. Warnings use ``warn_alpha`` the
+    same way.
+    """
+    if drift.rows < settings.min_rows:
+        return [Finding(severity="info", kind="window",
+                        message=f"only {drift.rows} production rows (< {settings.min_rows}): "
+                                "no drift verdict")]
+    findings: list[Finding] = []
+    half = settings.alpha / 2
+    broad = drift.flagged(half)
+    if len(broad) >= settings.act_min_features:
+        findings.append(Finding(
+            severity="act", kind="input_drift", subjects=[s.column for s in broad],
+            message=f"input drift: {len(broad)} of {len(drift.features)} features moved: "
+                    + "; ".join(_described(s) for s in broad)))
+    prediction = drift.prediction
+    if prediction is not None and prediction.p_value <= settings.warn_alpha:
+        findings.append(Finding(
+            severity="act" if prediction.p_value <= half else "warn",
+            kind="prediction_drift", subjects=[prediction.column],
+            message=f"prediction drift: {_described(prediction)}"))
+    named = {name for f in findings for name in f.subjects}
+    findings += [Finding(severity="warn", kind="feature_drift", subjects=[s.column],
+                         message=f"feature drift: {_described(s)}")
+                 for s in drift.flagged(settings.warn_alpha) if s.column not in named]
+    if not findings and drift.features:
+        largest = min(drift.features, key=lambda s: s.p_value)
+        findings.append(Finding(severity="info", kind="window",
+                                message=f"no significant shift in {drift.rows} rows; "
+                                        f"largest: {_described(largest)}"))
+    return findings
+
+
+def performance_findings(performance: PerformanceFigures | None,
+                         settings: MonitoringSettings) -> list[Finding]:
+    """Act when live ROC-AUC is more than ``max_roc_auc_drop`` below the training-time figure
+    and that drop is significant at ``alpha`` (one-sided, Hanley-McNeil standard error)."""
+    if performance is None:
+        return []
+    live = performance.roc_auc
+    if performance.labelled_rows < settings.min_labels or live is None:
+        return [Finding(severity="info", kind="window",
+                        message=f"{performance.labelled_rows} labelled rows "
+                                f"(< {settings.min_labels}): no performance verdict")]
+    baseline = performance.baseline_roc_auc
+    drop = baseline - live
+    error = auc_standard_error(live, performance.positives,
+                               performance.labelled_rows - performance.positives)
+    p_value = float(norm.sf(drop / error)) if error > 0 else float(drop <= 0)
+    figures = (f"live ROC-AUC {live:.3f} on {performance.labelled_rows} outcomes, "
+               f"{drop:+.3f} below the training-time {baseline:.3f} (p = {p_value:.2g})")
+    if drop > settings.max_roc_auc_drop:
+        return [Finding(severity="act" if p_value <= settings.alpha else "warn",
+                        kind="performance", subjects=["roc_auc"],
+                        message=f"performance degraded: {figures}")]
+    return [Finding(severity="info", kind="performance", subjects=["roc_auc"],
+                    message=figures)]
+
+
+def _described(shift: Shift) -> str:
+    return f"{shift.change} (p = {shift.p_value:.2g})"
 
 
 def alert(decision: MonitoringDecision, webhook_url: str | None = None) -> None:
-    """Announce a positive decision: a log line, and a JSON POST to the webhook if set.
+    """Announce act and warn findings: a log line, and a JSON POST to the webhook if set.
 
     Slack's incoming webhooks accept the ``text`` field as it is. A failing webhook is
     logged, never raised: the decision stands without its notification.
     """
-    if not decision.positive and decision.recommended_action == "none":
+    if decision.severity == "info":
         return
-    text = (f"churnops monitoring: {decision.recommended_action} "
-            f"({'; '.join(decision.reasons)})")
+    named = [reason for reason in decision.reasons if not reason.startswith("info")]
+    text = (f"churnops monitoring: {decision.severity}, {decision.recommended_action} "
+            f"({'; '.join(named)})")
     logger.warning("ALERT %s", text)
     if not webhook_url:
         return
@@ -203,8 +262,11 @@ def alert(decision: MonitoringDecision, webhook_url: str | None = None) -> None:
 def scalar_figures(decision: MonitoringDecision) -> dict[str, float]:
     """The numbers worth a trend line, flat, for run metadata."""
     drift = decision.drift
-    flat = {"drift_share": drift.drift_share, "rows": drift.rows,
-            "prediction_drift_p": drift.prediction_drift_score,
+    flat = {"rows": drift.rows,
+            "features_moved": len(decision.moved_features),
+            "min_feature_p": min((s.p_value for s in drift.features), default=1.0),
+            "prediction_drift_p": drift.prediction.p_value if drift.prediction else 1.0,
+            "severity": SEVERITIES.index(decision.severity),
             "drift_detected": float(decision.drift_detected),
             "performance_degraded": float(decision.performance_degraded)}
     performance = decision.performance.model_dump() if decision.performance else {}

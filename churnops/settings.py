@@ -53,7 +53,6 @@ class GateSettings(_Settings):
 
 class TrainingSettings(_Settings):
     seed: int = 42
-    test_size: float = Field(0.2, gt=0, lt=1)
     cv_folds: int = Field(5, ge=2)
     n_jobs: int = 2
     candidates: dict[str, dict[str, list]] = Field(
@@ -131,15 +130,15 @@ class ChallengerJudgement(_Settings):
 class MonitoringSettings(_Settings):
     """What counts as drift and as degraded performance (reasons in docs/monitoring.md)."""
 
-    num_stattest: str = Field("ks", description="Evidently test for numeric features.")
-    cat_stattest: str = Field("chisquare", description="Evidently test for categorical ones.")
-    stattest_threshold: float = Field(
-        0.01, gt=0, lt=1, description="p-value below which one feature has drifted.")
-    drift_share: float = Field(
-        0.25, gt=0, le=1, description="Share of drifted features that makes dataset drift.")
-    prediction_stattest: str = Field("ks", description="Test for the p(churn) distribution.")
-    prediction_threshold: float = Field(
-        0.001, gt=0, lt=1, description="p-value below which predictions have drifted.")
+    alpha: float = Field(
+        0.001, gt=0, lt=1, description="Chance that a run on unchanged traffic raises an act "
+        "finding on drift, and the significance a performance drop needs to act.")
+    warn_alpha: float = Field(
+        0.01, gt=0, lt=1, description="The same chance for a warning that names a feature "
+        "or a prediction shift.")
+    act_min_features: int = Field(
+        3, ge=1, description="Features that must move together (at alpha) for input drift "
+        "to act without a shift in the predictions.")
     min_rows: int = Field(100, ge=1, description="Fewer production rows: no drift verdict.")
     min_labels: int = Field(
         300, ge=10, description="Fewer labelled rows: no performance verdict.")

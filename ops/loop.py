@@ -112,8 +112,10 @@ def _row(day: int, drifting: bool, requests: int, outcomes: int, turn: Turn) -> 
     live = read_live()
     return TimelineRow(
         day=day, drifting=drifting, requests=requests, outcomes=outcomes,
-        drift_share=decision.drift.drift_share,
-        prediction_drift_p=decision.drift.prediction_drift_score,
+        features_moved=len(decision.moved_features),
+        prediction_drift_p=decision.drift.prediction.p_value if decision.drift.prediction
+        else 1.0,
+        severity=decision.severity,
         drift_detected=decision.drift_detected,
         performance_degraded=decision.performance_degraded,
         live_roc_auc=performance.roc_auc if performance else None,

@@ -14,8 +14,9 @@ class TimelineRow:
     drifting: bool
     requests: int
     outcomes: int
-    drift_share: float
+    features_moved: int
     prediction_drift_p: float
+    severity: str
     drift_detected: bool
     performance_degraded: bool
     live_roc_auc: float | None
@@ -27,8 +28,9 @@ class TimelineRow:
         auc = f"{self.live_roc_auc:.3f}" if self.live_roc_auc is not None else "  -  "
         flags = ("D" if self.drift_detected else "-") + ("P" if self.performance_degraded
                                                          else "-")
-        return (f"day {self.day:>3} {'*' if self.drifting else ' '} drift {self.drift_share:4.0%}"
-                f"  pred p {self.prediction_drift_p:7.1e}  live AUC {auc} "
+        return (f"day {self.day:>3} {'*' if self.drifting else ' '} {self.severity:<4} "
+                f"features moved {self.features_moved:>2}  pred p {self.prediction_drift_p:7.1e}"
+                f"  live AUC {auc} "
                 f"(n={self.labelled_rows:>4})  {flags}  v{self.live_model_version:<3} "
                 f"{self.action}")
 
@@ -53,10 +55,10 @@ def _plot(rows: list[TimelineRow], path: Path, title: str) -> None:
 
     days = [r.day for r in rows]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
-    top.plot(days, [r.drift_share for r in rows], "o-", label="share of drifted features")
-    top.plot(days, [min(1.0, -_log10(r.prediction_drift_p) / 10) for r in rows], "s--",
-             label="prediction drift, -log10(p)/10")
-    top.set_ylim(0, 1.05)
+    top.plot(days, [r.features_moved for r in rows], "o-", label="features moved (warn level)")
+    top.plot(days, [min(20.0, -_log10(r.prediction_drift_p)) for r in rows], "s--",
+             label="prediction drift, -log10(p)")
+    top.set_ylim(0, 21)
     top.legend(loc="upper left")
     auc = [(r.day, r.live_roc_auc) for r in rows if r.live_roc_auc is not None]
     if auc:

@@ -19,7 +19,7 @@ def retraining_pipeline(settings: TrainingSettings, policy: RetrainingPolicy,
                         until: datetime | None = None, since: datetime | None = None) -> None:
     """Retrain on the reference plus labelled production data; the gate approves a winner
     for a canary deployment instead of promoting it."""
-    reference = load_reference_frame()
+    reference, _ = load_reference_frame()
     production = load_labelled_production(policy, inference_log_url, until, since)
     frame, data_version = combine_training_data(reference, production, policy)
     train_and_register(frame, data_version, settings, promote=False)

@@ -19,7 +19,7 @@ def train_and_register(frame: Any, data_version: Any, settings: TrainingSettings
 
     With ``promote=False`` the gate only approves a winner (for a canary deployment).
     """
-    train, holdout = split_dataset(frame, settings)
+    train, holdout = split_dataset(frame)
     model, scores = tune_candidates(train, settings)
     threshold = choose_threshold(model, train, settings)
     evaluation, importance = evaluate_on_holdout(model, holdout, threshold, settings)

@@ -1,8 +1,10 @@
-"""Production traffic: Telco customers replayed as days of requests, with late outcomes.
+"""Production traffic: new customers, made from the future pool, with late outcomes.
 
 Each simulated day (``churnops.settings.SimulationSettings``) draws ``requests_per_day``
-customers from the cleaned Telco table, with a random generator seeded by ``(seed, day)``: a
-given seed gives the same days, in any order.
+customers of the future pool (``churnops.data.POOLS``: customers no model version ever
+trains on), with a random generator seeded by ``(seed, day)``: a given seed gives the same
+days, in any order. Each request is a new customer with a new id (its template's features
+and outcome): a customer a retrained version learned from never comes back.
 From ``onset_day`` on, a scenario changes the world:
 
 - ``none``: every day looks like the training data.
@@ -31,7 +33,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from churnops import schema
+from churnops import data, schema
 from churnops.settings import SimulationSettings
 
 PRICE_RISE_PER_STRENGTH = 0.10
@@ -57,10 +59,11 @@ class DayTraffic:
 
 class TrafficSimulator:
     def __init__(self, customers: pd.DataFrame, config: SimulationSettings) -> None:
-        """``customers`` is the cleaned customer table (``churnops.data.clean``)."""
+        """``customers`` is the cleaned customer table (``churnops.data.clean``); only its
+        future pool is used."""
         self.config = config
-        self._customers = customers.reset_index(drop=True)
-        self._churned = (customers[schema.TARGET] == schema.TARGET_POSITIVE).to_numpy()
+        self._customers = customers[data.in_pools(customers, "future")].reset_index(drop=True)
+        self._churned = (self._customers[schema.TARGET] == schema.TARGET_POSITIVE).to_numpy()
         self._drift_weights = _drift_weights(self._customers, config.data_drift_strength)
 
     def drifting(self, day: int) -> bool:
@@ -75,6 +78,8 @@ class TrafficSimulator:
         rows = rng.choice(len(self._customers), size=n, replace=True, p=weights)
         frame = self._customers.loc[rows, [schema.ID_COLUMN, *schema.FEATURE_NAMES]]
         frame = frame.rename(columns={schema.ID_COLUMN: schema.ENTITY_KEY}).reset_index(drop=True)
+        frame[schema.ENTITY_KEY] = [f"{template}-s{self.config.seed}d{day}n{i}"
+                                    for i, template in enumerate(frame[schema.ENTITY_KEY])]
         churned = self._churned[rows].copy()
         if data_drift:
             rise = 1.0 + PRICE_RISE_PER_STRENGTH * self.config.data_drift_strength

@@ -480,6 +480,13 @@ def training_artifact(version: str, name: str) -> Any:
     return model_version_of(version).get_artifact(name).load()
 
 
+def drift_reference(version: str) -> Any:
+    """The fixed drift reference of registry version ``version``: the first training's
+    holdout (the reference pool), which every retrained version carries as ``reference_set``."""
+    mirror = model_version_of(version)
+    return (mirror.get_artifact("reference_set") or mirror.get_artifact("holdout_set")).load()
+
+
 def linked_artifacts(model_version_id: UUID) -> dict[str, str]:
     """Artifact name -> artifact version id, for the artifacts linked to a model version."""
     versions = Client().list_artifact_versions(model_version_id=model_version_id, size=100)

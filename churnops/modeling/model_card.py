@@ -23,7 +23,6 @@ class TrainingSetup:
     """How the data was split and the candidates were tuned."""
 
     seed: int
-    test_size: float
     cv_folds: int
     n_train: int
     n_test: int
@@ -55,8 +54,9 @@ def _data_section(data_sources: Mapping[str, str], setup: TrainingSetup) -> str:
     return (
         "## Data\n\n"
         f"{sources}\n\n"
-        f"Stratified split: {setup.n_train} training and {setup.n_test} test customers "
-        f"(test size {setup.test_size:g}, seed {setup.seed}).\n"
+        f"Split by customer: {setup.n_train} training rows, and {setup.n_test} holdout "
+        "customers of the reference pool, whom no version ever trains on (seed "
+        f"{setup.seed} for the folds).\n"
     )
 
 

@@ -1,4 +1,5 @@
-"""Data and prediction drift with the stack's data validator (Evidently)."""
+"""Data and prediction drift: the decision's two-sample tests, and the Evidently report that
+shows them (through the stack's data validator)."""
 
 from __future__ import annotations
 
@@ -10,29 +11,47 @@ from zenml import step
 from zenml.types import HTMLString
 
 from churnops import paths, schema
+from churnops.drift import CATEGORICAL_TESTED, DriftFigures, contingency_p, shift_figures
 from churnops.inference_log import PREDICTION
-from churnops.monitoring import DriftFigures, drift_figures
 from churnops.settings import MonitoringSettings
 from stacks.access import active_component
 
 logger = logging.getLogger(__name__)
 
+CONTINGENCY = "chi2_contingency"
+
 
 def drift_metrics(settings: MonitoringSettings) -> list[Any]:
-    """The Evidently (legacy API) metrics of one drift report: features and prediction."""
+    """The Evidently (legacy API) metrics of the report: the decision's tests per feature,
+    coloured at the warning level (``warn_alpha`` over the features), and on p(churn)."""
     from zenml.integrations.evidently.metrics import EvidentlyMetricConfig
 
-    tests = {"num_stattest": settings.num_stattest, "cat_stattest": settings.cat_stattest,
-             "stattest_threshold": settings.stattest_threshold}
+    register_contingency_test()
     return [
-        EvidentlyMetricConfig.metric("DatasetDriftMetric", columns=list(schema.FEATURE_NAMES),
-                                     drift_share=settings.drift_share, **tests),
-        EvidentlyMetricConfig.metric("DataDriftTable", columns=list(schema.FEATURE_NAMES),
-                                     **tests),
+        EvidentlyMetricConfig.metric(
+            "DataDriftTable", columns=list(schema.FEATURE_NAMES), num_stattest="ks",
+            cat_stattest=CONTINGENCY,
+            stattest_threshold=settings.warn_alpha / len(schema.FEATURE_NAMES)),
         EvidentlyMetricConfig.metric("ColumnDriftMetric", column_name=PREDICTION,
-                                     stattest=settings.prediction_stattest,
-                                     stattest_threshold=settings.prediction_threshold),
+                                     stattest="ks", stattest_threshold=settings.warn_alpha),
     ]
+
+
+def register_contingency_test() -> None:
+    """Make ``chi2_contingency`` (``churnops.drift.contingency_p``) an Evidently test."""
+    from evidently.legacy.calculations.stattests.registry import (
+        StatTest,
+        register_stattest,
+    )
+    from evidently.legacy.core import ColumnType
+
+    def test(reference: pd.Series, current: pd.Series, _: Any, threshold: float
+             ) -> tuple[float, bool]:
+        p_value = contingency_p(reference, current)
+        return p_value, p_value <= threshold
+
+    register_stattest(StatTest(name=CONTINGENCY, display_name="chi-square contingency p_value",
+                               allowed_feature_types=[ColumnType.Categorical]), test)
 
 
 def column_mapping() -> Any:
@@ -41,8 +60,9 @@ def column_mapping() -> Any:
 
     return ColumnMapping(
         target=None, prediction=None,
-        numerical_features=[*schema.NUMERIC_FEATURES, PREDICTION],
-        categorical_features=list(schema.CATEGORICAL_FEATURES),
+        numerical_features=[*(c for c in schema.NUMERIC_FEATURES if c not in CATEGORICAL_TESTED),
+                            PREDICTION],
+        categorical_features=list(CATEGORICAL_TESTED),
     )
 
 
@@ -51,23 +71,22 @@ def detect_drift(reference: pd.DataFrame, current: pd.DataFrame,
                  settings: MonitoringSettings) -> tuple[
     Annotated[HTMLString, "drift_report"], Annotated[DriftFigures, "drift_figures"]
 ]:
-    """Evidently data drift (per feature and dataset-level) and prediction drift."""
+    """Two-sample tests of every feature and of p(churn) against the drift reference."""
     if len(current) < settings.min_rows:
-        figures = DriftFigures(rows=len(current), drift_share=0.0, drifted_features=[],
-                               dataset_drift=False, prediction_drift_score=1.0,
-                               prediction_drift=False)
         return HTMLString(f"<p>Only {len(current)} production rows in the window "
                           f"(at least {settings.min_rows} needed): no drift report.</p>"), \
-            figures
+            DriftFigures(rows=len(current), reference_rows=len(reference))
+    figures = shift_figures(reference, current, PREDICTION)
     columns = [*schema.FEATURE_NAMES, PREDICTION]
     report = active_component("data_validator").data_profiling(
         dataset=reference[columns], comparison_dataset=current[columns],
         profile_list=drift_metrics(settings), column_mapping=column_mapping(),
     )
-    figures = drift_figures(report.as_dict(), len(current))
     html = report.get_html()
     (paths.reports_dir() / "drift_report.html").write_text(html)
-    logger.info("Drift: %.0f%% of features (%s); prediction drift p = %.3g.",
-                100 * figures.drift_share, ", ".join(figures.drifted_features) or "none",
-                figures.prediction_drift_score)
+    flagged = figures.flagged(settings.warn_alpha)
+    logger.info("Drift: %d of %d features moved (%s); prediction drift p = %.3g.",
+                len(flagged), len(figures.features),
+                "; ".join(s.change for s in flagged) or "none",
+                figures.prediction.p_value if figures.prediction else 1.0)
     return HTMLString(html), figures

@@ -14,7 +14,7 @@ from churnops.deployment_record import read_live
 from churnops.inference_log import PREDICTION
 from churnops.modeling.evaluation import Evaluation
 from churnops.monitoring import DeployedModel
-from stacks.access import mlflow_client, model_version_of
+from stacks.access import drift_reference, mlflow_client, model_version_of
 
 logger = logging.getLogger(__name__)
 
@@ -23,12 +23,13 @@ logger = logging.getLogger(__name__)
 def load_reference_data(model_version: str | None = None) -> tuple[
     Annotated[pd.DataFrame, "reference_data"], Annotated[DeployedModel, "deployed_model"]
 ]:
-    """The holdout set of the deployed version, with its predictions.
+    """The fixed drift reference, with the deployed version's predictions on it.
 
     The version is ``model_version``, else the live deployment's primary, else the
-    registry's champion. Its holdout and evaluation are the artifacts linked to its ZenML
-    model version: data the model was evaluated on but never fitted, so its predictions
-    are an unbiased reference for prediction drift.
+    registry's champion. The reference is the reference pool (``churnops.data.POOLS``), the
+    first training's holdout, which no version ever fits: every version's predictions on
+    it are an unbiased reference for prediction drift, and its size does not shrink after
+    a retraining. The training-time figures are the version's own holdout evaluation.
     """
     import mlflow
 
@@ -36,12 +37,11 @@ def load_reference_data(model_version: str | None = None) -> tuple[
     version = str(model_version or _deployed_version() or registry.champion_version(
         client).version)
     mirror = model_version_of(version)
-    holdout = mirror.get_artifact("holdout_set").load()
     evaluation: Evaluation = mirror.get_artifact("holdout_evaluation").load()
     model = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL_NAME}/{version}")
-    reference = with_predictions(holdout, model)
-    logger.info("Reference: churn-model v%s, the holdout of ZenML model version %s "
-                "(%d rows).", version, mirror.name, len(reference))
+    reference = with_predictions(drift_reference(version), model)
+    logger.info("Reference: the reference pool (%d customers), scored by churn-model v%s "
+                "(ZenML model version %s).", len(reference), version, mirror.name)
     deployed = DeployedModel(
         version=version, threshold=evaluation.threshold, zenml_model_version=mirror.name,
         baseline={"roc_auc": evaluation.roc_auc, "recall": evaluation.recall,

@@ -15,16 +15,16 @@ from typing import Annotated
 from zenml import get_step_context, step
 from zenml.types import MarkdownString
 
-from churnops import data
+from churnops import registry
 from churnops.continuous import RetrainingOrder, RetrainingResult
-from churnops.modeling.tuning import split
 from churnops.settings import RetrainingPolicy, TrainingSettings
-from stacks.access import new_model_version
+from stacks.access import drift_reference, mlflow_client, new_model_version
 from steps.registry.gate import gate_version
 from steps.registry.register import register
 from steps.retraining.data import combine, labelled_production, reference_frame
 from steps.training.evaluate import evaluate_and_log, threshold_and_log
 from steps.training.log_model import log_with_card
+from steps.training.split import holdout_split
 from steps.training.tune import tune_and_log
 
 logger = logging.getLogger(__name__)
@@ -39,9 +39,10 @@ def retrain_challenger(order: RetrainingOrder, settings: TrainingSettings,
     if not order.retrain:
         logger.info("No retraining: %s.", order.reason)
         return RetrainingResult()
+    champion = str(registry.champion_version(mlflow_client()).version)
     production = labelled_production(policy, inference_log_url, order.until, order.since)
-    frame, data_version = combine(reference_frame(), production, policy)
-    train, holdout, _, _ = split(frame, data.label(frame), settings.test_size, settings.seed)
+    frame, data_version = combine(reference_frame(champion), production, policy)
+    train, holdout = holdout_split(frame)
     model, scores, _ = tune_and_log(train, settings)
     threshold = threshold_and_log(model, train, settings)
     evaluation, importance = evaluate_and_log(model, holdout, threshold, settings)
@@ -50,7 +51,8 @@ def retrain_challenger(order: RetrainingOrder, settings: TrainingSettings,
     mirror = new_model_version(
         f"Retrained by continuous-training run {get_step_context().pipeline_run.name}: "
         f"{order.reason}.",
-        {"training_frame": frame, "holdout_set": holdout, "holdout_evaluation": evaluation,
+        {"training_frame": frame, "train_set": train, "holdout_set": holdout,
+         "reference_set": drift_reference(champion), "holdout_evaluation": evaluation,
          "model": model, "model_card": MarkdownString(card)})
     version = register(run_id, model_uri, evaluation, data_version, mirror)
     gate = gate_version(version, holdout, evaluation, settings, promote=False)

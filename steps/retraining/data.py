@@ -14,25 +14,26 @@ from churnops import paths, registry, schema
 from churnops.features import EVENT_TIMESTAMP
 from churnops.inference_log import LABEL, InferenceLogReader, log_frame
 from churnops.settings import RetrainingPolicy
-from stacks.access import mlflow_client, training_artifact
+from stacks.access import drift_reference, mlflow_client, training_artifact
 
 logger = logging.getLogger(__name__)
 
 
 @step(enable_cache=False)
-def load_reference_frame(model_version: str | None = None) -> Annotated[
-    pd.DataFrame, "reference_frame"
+def load_reference_frame(model_version: str | None = None) -> tuple[
+    Annotated[pd.DataFrame, "reference_frame"], Annotated[pd.DataFrame, "reference_set"]
 ]:
-    """The training frame of the champion (or a version): the artifact linked to its ZenML
-    model version."""
-    return reference_frame(model_version)
+    """The rows the champion (or a version) was fitted on (its ``train_set``), and its drift
+    reference, which the retrained version carries on."""
+    version = str(model_version or registry.champion_version(mlflow_client()).version)
+    return reference_frame(version), drift_reference(version)
 
 
 def reference_frame(model_version: str | None = None) -> pd.DataFrame:
-    """The training frame of ``model_version``, by default the champion."""
+    """The rows ``model_version`` (by default the champion) was fitted on."""
     version = str(model_version or registry.champion_version(mlflow_client()).version)
-    frame = training_artifact(version, "training_frame")
-    logger.info("Reference: %d rows, the training frame of v%s.", len(frame), version)
+    frame = training_artifact(version, "train_set")
+    logger.info("Reference: %d rows, the train set of v%s.", len(frame), version)
     return frame
 
 

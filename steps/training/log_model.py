@@ -64,7 +64,7 @@ def log_with_card(model: Pipeline, train: pd.DataFrame, evaluation: Evaluation,
         model_name=REGISTERED_MODEL_NAME,
         data_sources={str(paths.RAW_DATA.relative_to(paths.PROJECT_ROOT)): data_version},
         setup=TrainingSetup(
-            seed=settings.seed, test_size=settings.test_size, cv_folds=settings.cv_folds,
+            seed=settings.seed, cv_folds=settings.cv_folds,
             n_train=len(train), n_test=evaluation.n_customers,
             threshold_source="out-of-fold predictions on the training split",
         ),

@@ -45,7 +45,7 @@ def tune_and_log(train: pd.DataFrame, settings: TrainingSettings
         results.append(result)
     best = select_best(results)
     mlflow.log_params({"selected_model": best.name, "seed": settings.seed,
-                       "cv_folds": settings.cv_folds, "test_size": settings.test_size,
+                       "cv_folds": settings.cv_folds,
                        "train_rows": len(train),
                        **{f"best_{k}": v for k, v in best.best_params.items()}})
     mlflow.log_metrics(best.metrics())

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from churnops import CHAMPION_ALIAS, REGISTERED_MODEL_NAME, paths, registry
+from churnops import CHAMPION_ALIAS, REGISTERED_MODEL_NAME, data, paths, registry, schema
 from churnops.promotion import GateResult
 
 pytestmark = pytest.mark.slow
@@ -84,8 +84,8 @@ def test_the_zenml_model_version_names_its_training_artifacts(training_run, mlfl
     lineage = training_run.run_metadata[REGISTERED_MODEL_NAME]
     assert lineage == mirror.run_metadata[REGISTERED_MODEL_NAME]
     assert lineage["mlflow_version"] == str(version.version)
-    trained_on = {"training_frame", "holdout_set", "holdout_evaluation", "model_card",
-                  "raw_data_validation"}
+    trained_on = {"training_frame", "train_set", "holdout_set", "holdout_evaluation",
+                  "model_card", "raw_data_validation"}
     assert trained_on <= set(lineage["training_artifacts"])
     for name in trained_on:
         artifact = mirror.get_artifact(name)
@@ -231,3 +231,17 @@ def test_cli_expected_failures_are_one_line_with_the_next_command(capsys) -> Non
     assert "Traceback" not in err
     assert main(["-v", "model", "promote", "999"]) == 1
     assert "Traceback" in capsys.readouterr().err  # -v shows it
+
+
+def test_the_model_fits_the_training_pool_and_is_scored_on_the_reference_pool(
+        training_run) -> None:
+    """No future-pool customer reaches training; the holdout is the reference pool."""
+    outputs = training_run.steps
+    frame = outputs["load_training_frame"].outputs["training_frame"][0].load()
+    train = outputs["split_dataset"].outputs["train_set"][0].load()
+    holdout = outputs["split_dataset"].outputs["holdout_set"][0].load()
+    pools = {name: set(data.pool_of(part[schema.ENTITY_KEY]))
+             for name, part in (("frame", frame), ("train", train), ("holdout", holdout))}
+    assert pools == {"frame": {"training", "reference"}, "train": {"training"},
+                     "holdout": {"reference"}}
+    assert len(train) + len(holdout) == len(frame)

@@ -96,8 +96,9 @@ def test_quiet_traffic_then_data_drift(tmp_path: Path, zenml_client, champion, s
 
     drifted, run = monitor(zenml_client, url, champion, drift_window)
     assert drifted.drift_detected and drifted.recommended_action == "retrain"
-    assert "InternetService" in drifted.drift.drifted_features
-    assert drifted.drift.prediction_drift
+    assert "InternetService" in drifted.moved_features
+    assert drifted.severity == "act" and drifted.drift.prediction.p_value < SETTINGS["alpha"] / 2
+    assert drifted.reasons[0].startswith("act: input drift:")
 
     # The dashboard shows the Evidently and GX reports; the figures are run metadata.
     report = run.steps["detect_drift"].outputs["drift_report"][0]
@@ -105,9 +106,10 @@ def test_quiet_traffic_then_data_drift(tmp_path: Path, zenml_client, champion, s
     validation = run.steps["validate_production_inputs"].outputs["production_validation"][0]
     assert validation.load().success and validation.visualizations
     figures = run.run_metadata["monitoring"]
-    assert figures["drift_detected"] == 1.0 and figures["drift_share"] >= 0.25
+    assert figures["drift_detected"] == 1.0 and figures["features_moved"] >= 3
     decision = run.steps["decide_on_action"].outputs["monitoring_decision"][0]
     assert decision.run_metadata["recommended_action"] == "retrain"  # typed, in the dashboard
+    assert decision.run_metadata["severity"] == "act"
     # The reference came through the version's lineage: its ZenML model version.
     deployed = run.steps["load_reference_data"].outputs["deployed_model"][0].load()
     mirror = zenml_client.get_model_version(REGISTERED_MODEL_NAME, deployed.zenml_model_version)

@@ -13,11 +13,11 @@ from churnops.continuous import (
     candidate_overdue,
     plan_retraining,
 )
-from churnops.monitoring import DriftFigures, MonitoringDecision, PerformanceFigures
+from churnops.drift import DriftFigures
+from churnops.monitoring import Finding, MonitoringDecision, PerformanceFigures
 from churnops.settings import LoopSettings
 
-QUIET = DriftFigures(rows=300, drift_share=0.0, drifted_features=[], dataset_drift=False,
-                     prediction_drift_score=0.5, prediction_drift=False)
+QUIET = DriftFigures(rows=300)
 DAY0 = datetime(2026, 1, 1, tzinfo=UTC)
 NONE = CandidateAction(action="none", reason="no candidate is live")
 SETTINGS = LoopSettings(recovery_tolerance=0.02, min_labels=300, min_new_outcomes=900,
@@ -29,7 +29,9 @@ def decision(auc: float | None = 0.85, rows: int = 900, degraded: bool = False,
     performance = PerformanceFigures(labelled_rows=rows, roc_auc=auc, recall=None,
                                      value_per_customer=None, baseline_roc_auc=0.84)
     return MonitoringDecision(
-        drift_detected=drift, performance_degraded=degraded, reasons=["why"],
+        drift_detected=drift, performance_degraded=degraded,
+        findings=[Finding(severity="act" if degraded or drift else "info", kind="performance",
+                          message="why")],
         recommended_action="retrain" if degraded or drift else "none", drift=QUIET,
         performance=performance)
 

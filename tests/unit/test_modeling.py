@@ -288,7 +288,6 @@ def test_model_card_has_the_expected_sections(tuned, holdout, splits):
         data_sources={"data/raw/telco_customer_churn.csv": "ab" * 32},
         setup=TrainingSetup(
             seed=SEED,
-            test_size=0.2,
             cv_folds=5,
             n_train=len(X_train),
             n_test=len(X_test),
@@ -320,3 +319,16 @@ def test_model_card_has_the_expected_sections(tuned, holdout, splits):
     assert all(name in card for name in CANDIDATES)
     assert "`model__C`" in card
     assert f"{holdout.roc_auc:.4f}" in card
+
+
+def test_a_holdout_is_every_row_of_the_reference_pool_customers() -> None:
+    from steps.training.split import holdout_split
+
+    ids = pd.Series([f"c{i}" for i in range(400)] * 2)  # every customer twice
+    frame = pd.DataFrame({schema.ENTITY_KEY: ids, "x": range(len(ids))})
+    train, holdout = holdout_split(frame)
+    in_reference = data.pool_of(ids) == "reference"
+    assert set(holdout[schema.ENTITY_KEY]) == set(ids[in_reference])
+    assert not set(train[schema.ENTITY_KEY]) & set(holdout[schema.ENTITY_KEY])
+    with pytest.raises(ValueError, match="needs both kinds"):
+        holdout_split(frame[~in_reference.to_numpy()])

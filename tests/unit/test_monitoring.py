@@ -1,4 +1,4 @@
-"""The simulator's scenarios and the monitoring decision at its thresholds."""
+"""The simulator's scenarios, the shift tests, and the monitoring decision at its thresholds."""
 
 from __future__ import annotations
 
@@ -11,15 +11,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import recall_score, roc_auc_score
 
-from churnops import schema
-from churnops.monitoring import (
-    DriftFigures,
-    PerformanceFigures,
-    alert,
-    decide,
-    drift_figures,
-    live_performance,
-)
+from churnops import data, schema
+from churnops.drift import DriftFigures, Shift, column_shift, contingency_p, shift_figures
+from churnops.monitoring import PerformanceFigures, alert, decide, live_performance
 from churnops.settings import (
     BusinessSettings,
     MonitoringSettings,
@@ -46,6 +40,28 @@ def test_days_are_deterministic_per_seed(clean_customers) -> None:
     assert not first.day(5).requests.equals(first.day(6).requests)
     assert not first.day(5).requests.equals(simulator(clean_customers, "mixed", seed=8)
                                             .day(5).requests)
+
+
+def test_production_is_new_customers_from_the_future_pool(clean_customers) -> None:
+    days = [simulator(clean_customers, seed=7).day(day).requests for day in (1, 2)]
+    ids = pd.concat(days)[schema.ENTITY_KEY]
+    assert ids.is_unique
+    templates = ids.str.rsplit("-", n=1).str[0]
+    known = set(clean_customers[schema.ID_COLUMN])
+    assert set(templates) <= known and not set(ids) & known
+    pools = data.pool_of(clean_customers[schema.ID_COLUMN])
+    future = set(clean_customers.loc[pools == "future", schema.ID_COLUMN])
+    assert set(templates) <= future
+
+
+def test_every_pool_holds_a_share_of_customers_for_good(clean_customers) -> None:
+    ids = clean_customers[schema.ID_COLUMN]
+    pools = data.pool_of(ids)
+    shares = pools.value_counts(normalize=True)
+    for name, share in data.POOLS:
+        assert abs(shares[name] - share) < 0.02
+    shuffled = ids.sample(frac=1.0, random_state=1)
+    pd.testing.assert_series_equal(data.pool_of(shuffled).sort_index(), pools)
 
 
 def test_no_drift_before_the_onset_day(clean_customers) -> None:
@@ -103,11 +119,12 @@ def test_bad_simulation_configs_are_refused() -> None:
         SimulationSettings(concept_drift_strength=1.5)
 
 
-# Evidently's figures ------------------------------------------------------------------------
+# The shift tests, and the Evidently report that shows them -----------------------------------
 
 
 def _reference(clean_customers: pd.DataFrame) -> pd.DataFrame:
-    frame = clean_customers.sample(1400, random_state=0)[list(schema.FEATURE_NAMES)]
+    frame = clean_customers[data.in_pools(clean_customers, "reference")]
+    frame = frame[list(schema.FEATURE_NAMES)]
     return frame.assign(prediction=np.random.default_rng(0).random(len(frame)))
 
 
@@ -120,24 +137,50 @@ def _report(reference: pd.DataFrame, current: pd.DataFrame) -> dict:
     return report.as_dict()
 
 
-def test_drift_figures_from_a_real_report(clean_customers) -> None:
+def test_the_report_shows_the_decisions_own_tests(clean_customers) -> None:
     reference = _reference(clean_customers)
-    rng = np.random.default_rng(1)
-    quiet = simulator(clean_customers, seed=3).day(6).requests[list(schema.FEATURE_NAMES)]
-    quiet = quiet.assign(prediction=rng.random(len(quiet)))
     drifted = simulator(clean_customers, "data_drift", seed=3).day(6).requests[
         list(schema.FEATURE_NAMES)]
-    drifted = drifted.assign(prediction=rng.random(len(drifted)) ** 3)  # lower scores
+    drifted = drifted.assign(prediction=np.random.default_rng(1).random(len(drifted)) ** 3)
+    figures = shift_figures(reference, drifted, "prediction")
+    results = {m["metric"]: m["result"] for m in _report(reference, drifted)["metrics"]}
+    columns = results["DataDriftTable"]["drift_by_columns"]
+    for shift in figures.features:
+        assert columns[shift.column]["drift_score"] == pytest.approx(shift.p_value, abs=1e-12)
+        assert columns[shift.column]["stattest_name"].startswith(
+            "K-S" if shift.test == "ks" else "chi-square contingency")
+    assert results["ColumnDriftMetric"]["drift_score"] == pytest.approx(
+        figures.prediction.p_value, abs=1e-12)
+    assert {"InternetService", "PaymentMethod", "MonthlyCharges"} <= {
+        s.column for s in figures.flagged(SETTINGS.alpha)}
+    assert figures.prediction.p_value < 1e-6 and "mean p(churn)" in figures.prediction.change
 
-    calm = drift_figures(_report(reference, quiet), len(quiet))
-    assert not calm.dataset_drift and calm.drift_share < SETTINGS.drift_share
-    assert not calm.prediction_drift and set(calm.feature_scores) == set(schema.FEATURE_NAMES)
 
-    moved = drift_figures(_report(reference, drifted), len(drifted))
-    assert moved.dataset_drift and moved.drift_share >= SETTINGS.drift_share
-    assert {"InternetService", "Contract", "PaymentMethod", "MonthlyCharges"} <= set(
-        moved.drifted_features)
-    assert moved.prediction_drift and moved.prediction_drift_score < 1e-3
+def test_the_contingency_test_holds_its_level_with_a_small_reference() -> None:
+    """Evidently's chisquare treats the reference's shares as exact; the two-sample test
+    does not. Same multinomial on both sides, 40-row references, 1,000 pairs."""
+    from evidently.legacy.calculations.stattests.chisquare_stattest import _chi_stat_test
+
+    rng = np.random.default_rng(5)
+    shares = [0.55, 0.25, 0.2]
+    pairs = [(pd.Series(rng.choice(3, 40, p=shares)), pd.Series(rng.choice(3, 300, p=shares)))
+             for _ in range(1000)]
+    two_sample = np.mean([contingency_p(ref, cur) <= 0.05 for ref, cur in pairs])
+    goodness_of_fit = np.mean([_chi_stat_test(ref, cur, None, 0.05)[0] <= 0.05
+                               for ref, cur in pairs])
+    assert two_sample <= 0.07 and goodness_of_fit >= 0.3
+
+
+def test_changes_are_named_with_their_size() -> None:
+    before = pd.Series([60.0, 70.0, 80.0] * 50)
+    assert column_shift("MonthlyCharges", before, before * 1.11).change == (
+        "MonthlyCharges +11% (mean 70 -> 77.7)")
+    contract = column_shift("Contract", pd.Series(["Month-to-month"] * 55 + ["Two year"] * 45),
+                            pd.Series(["Month-to-month"] * 71 + ["Two year"] * 29))
+    assert contract.test == "chi2_contingency"
+    assert contract.change == "Contract: Month-to-month 55% -> 71%"
+    assert column_shift("SeniorCitizen", pd.Series([0, 1] * 50), pd.Series([0] * 100)).test == (
+        "chi2_contingency")
 
 
 # Live performance ---------------------------------------------------------------------------
@@ -158,48 +201,78 @@ def test_live_performance_matches_sklearn() -> None:
     assert one_class.roc_auc is None  # undefined, not made up
 
 
-# The decision at its thresholds --------------------------------------------------------------
+# The decision, its severities and its error rate ---------------------------------------------
 
 
-def drift(rows: int = 300, dataset_drift: bool = False, prediction_p: float = 0.5
+def shift(column: str, p_value: float) -> Shift:
+    return Shift(column=column, test="ks", p_value=p_value,
+                 change=f"{column} +11% (mean 1 -> 1.11)")
+
+
+def drift(rows: int = 300, moved: dict[str, float] | None = None, prediction_p: float = 0.5
           ) -> DriftFigures:
-    return DriftFigures(rows=rows, drift_share=0.3 if dataset_drift else 0.05,
-                        drifted_features=["Contract"] * dataset_drift,
-                        dataset_drift=dataset_drift, prediction_drift_score=prediction_p,
-                        prediction_drift=prediction_p < SETTINGS.prediction_threshold)
+    """19 features at p = 0.5 but those in ``moved``, and p(churn) at ``prediction_p``."""
+    p_values = {name: 0.5 for name in schema.FEATURE_NAMES} | (moved or {})
+    return DriftFigures(rows=rows, reference_rows=1400,
+                        features=[shift(name, p) for name, p in p_values.items()],
+                        prediction=shift("prediction", prediction_p))
 
 
-def performance(roc_auc: float | None, rows: int = 600, baseline: float = 0.84
-                ) -> PerformanceFigures:
-    return PerformanceFigures(labelled_rows=rows, roc_auc=roc_auc, recall=None,
-                              value_per_customer=None, baseline_roc_auc=baseline)
+# Below these a feature's p-value is flagged: the level over the 19 features.
+ACT = SETTINGS.alpha / 2 / len(schema.FEATURE_NAMES)
+WARN = SETTINGS.warn_alpha / len(schema.FEATURE_NAMES)
+BROAD = {"Contract": ACT / 2, "tenure": ACT / 3, "PaymentMethod": ACT / 10}
 
 
-def test_quiet_window_needs_no_action() -> None:
+def performance(roc_auc: float | None, rows: int = 600, baseline: float = 0.84,
+                positives: int = 160) -> PerformanceFigures:
+    return PerformanceFigures(labelled_rows=rows, positives=positives, roc_auc=roc_auc,
+                              recall=None, value_per_customer=None, baseline_roc_auc=baseline)
+
+
+def test_quiet_figures_recommend_nothing() -> None:
     decision = decide(drift(), performance(0.84), [], SETTINGS)
     assert (decision.drift_detected, decision.performance_degraded) == (False, False)
-    assert decision.recommended_action == "none"
+    assert decision.recommended_action == "none" and decision.severity == "info"
 
 
-def test_dataset_or_prediction_drift_recommends_retraining() -> None:
-    for figures in (drift(dataset_drift=True), drift(prediction_p=0.0009)):
+def test_several_features_or_the_predictions_moving_act() -> None:
+    for figures in (drift(moved=BROAD), drift(prediction_p=SETTINGS.alpha / 2)):
         decision = decide(figures, None, [], SETTINGS)
         assert decision.drift_detected and decision.recommended_action == "retrain"
-    assert not decide(drift(prediction_p=0.001), None, [], SETTINGS).drift_detected
+        assert decision.severity == "act"
+    broad = decide(drift(moved=BROAD), None, [], SETTINGS)
+    assert broad.moved_features == sorted(BROAD)
+    assert "input drift: 3 of 19 features moved: PaymentMethod +11%" in broad.reasons[0]
+    two = dict(list(BROAD.items())[:2])
+    assert not decide(drift(moved=two), None, [], SETTINGS).drift_detected
+    weak = decide(drift(prediction_p=SETTINGS.alpha / 2 * 1.01), None, [], SETTINGS)
+    assert not weak.drift_detected and weak.severity == "warn"
+
+
+def test_one_moved_feature_is_named_as_a_warning() -> None:
+    decision = decide(drift(moved={"MonthlyCharges": WARN}), None, [], SETTINGS)
+    assert decision.recommended_action == "none" and decision.severity == "warn"
+    assert decision.moved_features == ["MonthlyCharges"]
+    assert decision.reasons[0].startswith("warn: feature drift: MonthlyCharges +11%")
+    assert decide(drift(moved={"MonthlyCharges": WARN * 1.01}), None, [], SETTINGS
+                  ).severity == "info"
 
 
 def test_too_few_rows_give_no_drift_verdict() -> None:
-    decision = decide(drift(rows=SETTINGS.min_rows - 1, dataset_drift=True), None, [], SETTINGS)
+    decision = decide(drift(rows=SETTINGS.min_rows - 1, moved=BROAD), None, [], SETTINGS)
     assert not decision.drift_detected
     assert any("no drift verdict" in reason for reason in decision.reasons)
 
 
-def test_performance_threshold_is_exclusive() -> None:
-    at_limit = 0.84 - SETTINGS.max_roc_auc_drop + 1e-9
-    assert not decide(drift(), performance(at_limit), [], SETTINGS).performance_degraded
-    below = decide(drift(), performance(0.84 - SETTINGS.max_roc_auc_drop - 0.001), [], SETTINGS)
+def test_a_performance_drop_acts_only_when_large_and_significant() -> None:
+    limit = 0.84 - SETTINGS.max_roc_auc_drop
+    assert not decide(drift(), performance(limit + 1e-9), [], SETTINGS).performance_degraded
+    below = decide(drift(), performance(limit - 0.03, rows=3000, positives=800), [], SETTINGS)
     assert below.performance_degraded and below.recommended_action == "retrain"
-    assert "performance degraded" in " ".join(below.reasons)
+    assert "performance degraded" in below.reasons[0]
+    noisy = decide(drift(), performance(limit - 0.001, rows=300, positives=40), [], SETTINGS)
+    assert not noisy.performance_degraded and noisy.severity == "warn"
 
 
 def test_too_few_labels_give_no_performance_verdict() -> None:
@@ -209,7 +282,7 @@ def test_too_few_labels_give_no_performance_verdict() -> None:
 
 
 def test_failing_inputs_call_for_an_investigation_first() -> None:
-    decision = decide(drift(dataset_drift=True), None, ["tenure: 3 values above 120"], SETTINGS)
+    decision = decide(drift(moved=BROAD), None, ["tenure: 3 values above 120"], SETTINGS)
     assert decision.recommended_action == "investigate"
     assert "tenure: 3 values above 120" in " ".join(decision.reasons)
 
@@ -244,16 +317,19 @@ def test_a_positive_decision_posts_to_the_webhook(caplog) -> None:
     url = f"http://127.0.0.1:{server.server_port}/hook"
     try:
         alert(decide(drift(), performance(0.84), [], SETTINGS), url)  # quiet: no post
-        alert(decide(drift(dataset_drift=True), None, [], SETTINGS), url)
+        alert(decide(drift(moved={"MonthlyCharges": WARN}), None, [], SETTINGS), url)
+        alert(decide(drift(moved=BROAD), None, [], SETTINGS), url)
     finally:
         server.shutdown()
         server.server_close()
-    [body] = server.received
-    assert body["decision"]["recommended_action"] == "retrain"
-    assert body["text"].startswith("churnops monitoring: retrain")
+    warned, acted = server.received
+    assert warned["text"].startswith("churnops monitoring: warn, none (warn: feature drift: "
+                                     "MonthlyCharges +11%")
+    assert acted["decision"]["recommended_action"] == "retrain"
+    assert acted["text"].startswith("churnops monitoring: act, retrain (act: input drift")
     assert "ALERT" in caplog.text
 
 
 def test_a_dead_webhook_is_logged_not_raised(caplog) -> None:
-    alert(decide(drift(dataset_drift=True), None, [], SETTINGS), "http://127.0.0.1:9/hook")
+    alert(decide(drift(moved=BROAD), None, [], SETTINGS), "http://127.0.0.1:9/hook")
     assert "webhook" in caplog.text

@@ -1,0 +1,109 @@
+"""Two-sample shift tests between the drift reference and a window of production traffic.
+
+Every feature, and the deployed model's p(churn), is tested for a change in distribution
+with a test that compares two samples, so its false-alarm rate holds for any reference size:
+Kolmogorov-Smirnov for numeric columns, and a chi-square test of the 2 x k contingency table
+for categorical and binary ones (Evidently's ``chisquare`` is a goodness-of-fit test against
+the reference's shares, treated as exact, which over-rejects when the reference is small).
+The tests are the same in the Evidently report (``steps/monitoring/drift.py`` registers the
+contingency test there) so the report's colours agree with the decision.
+
+How the p-values become findings, with the error rate stated, is ``churnops.monitoring``'s
+job (docs/monitoring.md explains the rule and the measurement behind it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, Field
+from scipy import stats
+
+from churnops import schema
+
+CATEGORICAL_TESTED = tuple(c.name for c in schema.FEATURES if c.kind in ("categorical", "binary"))
+"""Columns tested as categories: the binary ``SeniorCitizen`` is a category, not a number."""
+
+
+class Shift(BaseModel):
+    """One column's test: its p-value and what moved, in words."""
+
+    column: str
+    test: str = Field(description='"ks" or "chi2_contingency".')
+    p_value: float
+    change: str = Field(description='e.g. "MonthlyCharges +11 % (mean 64.8 -> 71.9)".')
+
+
+class DriftFigures(BaseModel):
+    rows: int
+    reference_rows: int = 0
+    features: list[Shift] = Field(default_factory=list, description="In schema order.")
+    prediction: Shift | None = None
+
+    def flagged(self, alpha: float) -> list[Shift]:
+        """Features whose change is significant at family-wise ``alpha`` (Bonferroni over
+        the features), most significant first."""
+        cut = alpha / max(len(self.features), 1)
+        return sorted((s for s in self.features if s.p_value <= cut), key=lambda s: s.p_value)
+
+
+def contingency_p(reference: pd.Series, current: pd.Series) -> float:
+    """p-value of the chi-square test of independence between sample and category."""
+    table = pd.concat([reference.astype(str).value_counts(), current.astype(str).value_counts()],
+                      axis=1).fillna(0).to_numpy()
+    if len(table) < 2:
+        return 1.0
+    return float(stats.chi2_contingency(table, correction=False).pvalue)
+
+
+def ks_p(reference: pd.Series, current: pd.Series) -> float:
+    """p-value of the two-sample Kolmogorov-Smirnov test (missing values left out)."""
+    return float(stats.ks_2samp(reference.dropna().to_numpy(dtype=float),
+                                current.dropna().to_numpy(dtype=float)).pvalue)
+
+
+def numeric_change(column: str, reference: pd.Series, current: pd.Series) -> str:
+    before, after = float(reference.mean()), float(current.mean())
+    relative = f"{after / before - 1:+.0%} " if before else ""
+    return f"{column} {relative}(mean {before:.4g} -> {after:.4g})"
+
+
+def category_change(column: str, reference: pd.Series, current: pd.Series) -> str:
+    """The category whose share moved most (the one that grew, on a tie)."""
+    before = reference.astype(str).value_counts(normalize=True)
+    after = current.astype(str).value_counts(normalize=True)
+    moves = after.sub(before, fill_value=0.0)
+    category = str(max(moves.index, key=lambda c: (round(abs(moves[c]), 9), moves[c])))
+    return (f"{column}: {category} {before.get(category, 0.0):.0%} -> "
+            f"{after.get(category, 0.0):.0%}")
+
+
+def column_shift(column: str, reference: pd.Series, current: pd.Series) -> Shift:
+    if column in CATEGORICAL_TESTED:
+        return Shift(column=column, test="chi2_contingency",
+                     p_value=contingency_p(reference, current),
+                     change=category_change(column, reference, current))
+    return Shift(column=column, test="ks", p_value=ks_p(reference, current),
+                 change=numeric_change(column, reference, current))
+
+
+def shift_figures(reference: pd.DataFrame, current: pd.DataFrame,
+                  prediction: str | None = None) -> DriftFigures:
+    """Every feature's shift, and the ``prediction`` column's if given."""
+    features = [column_shift(name, reference[name], current[name])
+                for name in schema.FEATURE_NAMES]
+    predicted = None
+    if prediction is not None:
+        before, after = reference[prediction], current[prediction]
+        predicted = Shift(column=prediction, test="ks", p_value=ks_p(before, after),
+                          change=f"mean p(churn) {before.mean():.3f} -> {after.mean():.3f}")
+    return DriftFigures(rows=len(current), reference_rows=len(reference), features=features,
+                        prediction=predicted)
+
+
+def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
+    """Hanley and McNeil's (1982) standard error of an ROC-AUC estimate."""
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc**2)
+                + (negatives - 1) * (q2 - auc**2)) / (positives * negatives)
+    return float(np.sqrt(max(variance, 0.0)))

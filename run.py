@@ -26,9 +26,10 @@ from pathlib import Path
 
 import click
 
+from churnops.settings import SCENARIOS
+
 PIPELINE_NAMES = ("feature", "training", "inference", "deployment", "monitoring", "retraining",
                   "continuous_training")
-SCENARIOS = ("none", "data_drift", "concept_drift", "mixed")
 CONFIG = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
@@ -176,19 +177,22 @@ def serve(host: str, port: int) -> None:
 @click.option("--days", default=30, show_default=True, type=click.IntRange(1))
 @click.option("--scenario", default="none", show_default=True, type=click.Choice(SCENARIOS),
               help="What changes in production from the onset day.")
+@click.option("--strength", type=click.FloatRange(0),
+              help="The scenario's strength, in its unit (default: its documented default; "
+              "see simulation/scenarios.py).")
 @click.option("--seed", default=0, show_default=True, help="Simulator seed.")
 @click.option("--timeline-out", type=click.Path(dir_okay=False, path_type=Path),
               help="Timeline CSV (a PNG plot is written beside it).")
 @click.option("--config", type=CONFIG, help="Loop config (default: configs/continuous.yaml).")
-def loop(days: int, scenario: str, seed: int, timeline_out: Path | None,
-         config: Path | None) -> None:
+def loop(days: int, scenario: str, strength: float | None, seed: int,
+         timeline_out: Path | None, config: Path | None) -> None:
     """The closed loop over simulated days of production traffic."""
     os.environ.setdefault("ZENML_LOGGING_VERBOSITY", "WARN")  # the loop prints a timeline
     from ops import loop as closed_loop
     from ops import pipelines
 
     closed_loop.simulate(pipelines.start_zenml(), days, scenario, seed, timeline_out, config,
-                         echo=click.echo)
+                         strength=strength, echo=click.echo)
 
 
 @cli.command("schedule")
@@ -291,7 +295,7 @@ def translate_legacy(argv: list[str]) -> list[str] | None:
     args, flags = list(argv), {}
     for flag in ("--pipeline", "--config", "--compile-kfp", "--promote", "--host", "--port",
                  "--strategy", "--canary-share", "--model-version", "--days", "--scenario",
-                 "--seed", "--timeline-out"):
+                 "--strength", "--seed", "--timeline-out"):
         if flag in args:
             at = args.index(flag)
             flags[flag] = args[at + 1] if at + 1 < len(args) else ""
@@ -305,8 +309,8 @@ def translate_legacy(argv: list[str]) -> list[str] | None:
         return ["serve", *_pass(flags, "--host", "--port")]
     name = flags.get("--pipeline")
     if name == "continuous":
-        return ["loop", *_pass(flags, "--days", "--scenario", "--seed", "--timeline-out",
-                               "--config")]
+        return ["loop", *_pass(flags, "--days", "--scenario", "--strength", "--seed",
+                               "--timeline-out", "--config")]
     if name and "--compile-kfp" in flags:
         return ["compile-kfp", name, flags["--compile-kfp"], *_pass(flags, "--config")]
     if name:

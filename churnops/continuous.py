@@ -36,10 +36,14 @@ KEPT_WINDOWS = 60
 """Window starts the state keeps: enough to look back over any label delay."""
 
 
+PRODUCTION_CONTROLLER = "production"
+"""The controller of the scheduled production loop (a simulation uses its own)."""
+
+
 class LoopState(BaseModel):
     """What the controller remembers between runs."""
 
-    controller: str = Field("production", description="Whose memory: production, or a "
+    controller: str = Field(PRODUCTION_CONTROLLER, description="Whose memory: production, or a "
                             "simulation's own, so that a simulation starts afresh.")
     runs: int = Field(0, description="Runs recorded so far; this run's number is runs + 1.")
     window_starts: list[datetime] = Field(

@@ -154,6 +154,15 @@ class DeploymentRecord(database.Database):
                 "state is not saved."
             ) from error
 
+    def latest_loop_run(self, controller: str) -> dict | None:
+        """A controller's latest recorded run (run, ts and summary), None before its first."""
+        query = (select(controller_runs.c.run, controller_runs.c.ts, controller_runs.c.summary)
+                 .where(controller_runs.c.controller == controller)
+                 .order_by(controller_runs.c.run.desc()).limit(1))
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return {"run": row.run, "ts": row.ts, **row.summary} if row else None
+
     def loop_runs(self, controller: str) -> list[dict]:
         """A controller's recorded runs (run, ts and summary), oldest first."""
         query = (select(controller_runs.c.run, controller_runs.c.ts, controller_runs.c.summary)

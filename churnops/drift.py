@@ -49,9 +49,18 @@ class DriftFigures(BaseModel):
 
 def contingency_p(reference: pd.Series, current: pd.Series) -> float:
     """p-value of the chi-square test of independence between sample and category."""
-    table = pd.concat([reference.astype(str).value_counts(), current.astype(str).value_counts()],
-                      axis=1).fillna(0).to_numpy()
-    if len(table) < 2:
+    return _contingency(_counts(reference, current))
+
+
+def _counts(reference: pd.Series, current: pd.Series) -> pd.DataFrame:
+    """Category -> count in the reference (column 0) and in the window (column 1)."""
+    return pd.concat([reference.value_counts(), current.value_counts()], axis=1).fillna(0.0)
+
+
+def _contingency(counts: pd.DataFrame) -> float:
+    table = counts.to_numpy()
+    table = table[table.sum(axis=1) > 0]
+    if len(table) < 2 or (table.sum(axis=0) == 0).any():
         return 1.0
     return float(stats.chi2_contingency(table, correction=False).pvalue)
 
@@ -68,21 +77,19 @@ def numeric_change(column: str, reference: pd.Series, current: pd.Series) -> str
     return f"{column} {relative}(mean {before:.4g} -> {after:.4g})"
 
 
-def category_change(column: str, reference: pd.Series, current: pd.Series) -> str:
+def category_change(column: str, counts: pd.DataFrame) -> str:
     """The category whose share moved most (the one that grew, on a tie)."""
-    before = reference.astype(str).value_counts(normalize=True)
-    after = current.astype(str).value_counts(normalize=True)
-    moves = after.sub(before, fill_value=0.0)
-    category = str(max(moves.index, key=lambda c: (round(abs(moves[c]), 9), moves[c])))
-    return (f"{column}: {category} {before.get(category, 0.0):.0%} -> "
-            f"{after.get(category, 0.0):.0%}")
+    before, after = (counts.iloc[:, i] / counts.iloc[:, i].sum() for i in (0, 1))
+    moves = after - before
+    category = max(moves.index, key=lambda c: (round(abs(moves[c]), 9), moves[c]))
+    return f"{column}: {category} {before[category]:.0%} -> {after[category]:.0%}"
 
 
 def column_shift(column: str, reference: pd.Series, current: pd.Series) -> Shift:
     if column in CATEGORICAL_TESTED:
-        return Shift(column=column, test="chi2_contingency",
-                     p_value=contingency_p(reference, current),
-                     change=category_change(column, reference, current))
+        counts = _counts(reference, current)
+        return Shift(column=column, test="chi2_contingency", p_value=_contingency(counts),
+                     change=category_change(column, counts))
     return Shift(column=column, test="ks", p_value=ks_p(reference, current),
                  change=numeric_change(column, reference, current))
 

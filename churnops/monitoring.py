@@ -24,6 +24,7 @@ from scipy.stats import norm
 from sklearn.metrics import recall_score, roc_auc_score
 
 from churnops.drift import DriftFigures, Shift, auc_standard_error
+from churnops.estimation import EstimatedPerformance
 from churnops.inference_log import LABEL, PREDICTION
 from churnops.modeling.evaluation import business_value_per_customer
 from churnops.settings import BusinessSettings, MonitoringSettings
@@ -69,7 +70,7 @@ class Finding(BaseModel):
 
     severity: Severity
     kind: Literal["input_drift", "prediction_drift", "feature_drift", "performance",
-                  "data_quality", "window"]
+                  "estimated_performance", "data_quality", "window"]
     message: str
     subjects: list[str] = Field(default_factory=list,
                                 description="The features (or figures) it names.")
@@ -85,6 +86,7 @@ class MonitoringDecision(BaseModel):
     recommended_action: Action
     drift: DriftFigures
     performance: PerformanceFigures | None = None
+    estimated: EstimatedPerformance | None = None
     failed_expectations: list[str] = Field(default_factory=list)
 
     @property
@@ -141,7 +143,8 @@ def live_performance(labelled: pd.DataFrame, threshold: float,
 
 def decide(drift: DriftFigures, performance: PerformanceFigures | None,
            failed_expectations: Sequence[str], settings: MonitoringSettings,
-           model_version: str | None = None) -> MonitoringDecision:
+           model_version: str | None = None,
+           estimated: EstimatedPerformance | None = None) -> MonitoringDecision:
     """Turn the window's figures into findings, and the findings into an action.
 
     Shifted inputs (several features, or the model's predictions) and a significant drop of
@@ -150,6 +153,7 @@ def decide(drift: DriftFigures, performance: PerformanceFigures | None,
     """
     findings = drift_findings(drift, settings)
     findings += performance_findings(performance, settings)
+    findings += estimate_findings(estimated, performance, settings)
     if failed_expectations:
         findings.append(Finding(
             severity="act", kind="data_quality", subjects=list(failed_expectations),
@@ -163,7 +167,8 @@ def decide(drift: DriftFigures, performance: PerformanceFigures | None,
     return MonitoringDecision(
         model_version=model_version, drift_detected=drift_detected,
         performance_degraded=degraded, findings=findings, recommended_action=action,
-        drift=drift, performance=performance, failed_expectations=list(failed_expectations))
+        drift=drift, performance=performance, estimated=estimated,
+        failed_expectations=list(failed_expectations))
 
 
 def drift_findings(drift: DriftFigures, settings: MonitoringSettings) -> list[Finding]:
@@ -231,6 +236,28 @@ def performance_findings(performance: PerformanceFigures | None,
                     message=figures)]
 
 
+def estimate_findings(estimated: EstimatedPerformance | None,
+                      performance: PerformanceFigures | None,
+                      settings: MonitoringSettings) -> list[Finding]:
+    """Warn when today's predictions expect a ROC-AUC more than ``max_roc_auc_drop`` below
+    the training-time figure, the whole interval below it: outcomes will tell."""
+    if estimated is None or estimated.roc_auc is None or performance is None:
+        return []
+    baseline = performance.baseline_roc_auc
+    figures = (f"estimated ROC-AUC {estimated.roc_auc:.3f} [{estimated.roc_auc_low:.3f}, "
+               f"{estimated.roc_auc_high:.3f}] on today's {estimated.rows} predictions")
+    if estimated.roc_auc_on_outcomes is not None and performance.roc_auc is not None:
+        figures += (f"; on the {performance.labelled_rows} outcomes in: estimated "
+                    f"{estimated.roc_auc_on_outcomes:.3f}, realised {performance.roc_auc:.3f}")
+    if estimated.roc_auc_high < baseline - settings.max_roc_auc_drop:
+        return [Finding(severity="warn", kind="estimated_performance", subjects=["roc_auc"],
+                        message=f"expected performance drop, before outcomes: {figures}, "
+                                f"below the training-time {baseline:.3f} by more than "
+                                f"{settings.max_roc_auc_drop}")]
+    return [Finding(severity="info", kind="estimated_performance", subjects=["roc_auc"],
+                    message=figures)]
+
+
 def _described(shift: Shift) -> str:
     return f"{shift.change} (p = {shift.p_value:.2g})"
 
@@ -273,4 +300,9 @@ def scalar_figures(decision: MonitoringDecision) -> dict[str, float]:
     for key in ("roc_auc", "recall", "value_per_customer", "labelled_rows"):
         if performance.get(key) is not None:
             flat[f"live_{key}"] = float(performance[key])
+    estimated = decision.estimated.model_dump() if decision.estimated else {}
+    for key in ("roc_auc", "roc_auc_low", "roc_auc_high", "value_per_customer",
+                "roc_auc_on_outcomes"):
+        if estimated.get(key) is not None:
+            flat[f"estimated_{key}"] = float(estimated[key])
     return {k: float(v) for k, v in flat.items() if np.isfinite(v)}

@@ -175,29 +175,23 @@ class MonitoringWindow(_Settings):
 
 # The closed loop and its simulated production --------------------------------------------------
 
-Scenario = Literal["none", "data_drift", "concept_drift", "mixed"]
-SCENARIOS: tuple[str, ...] = ("none", "data_drift", "concept_drift", "mixed")
+Scenario = Literal["none", "data_drift", "price_change", "acquisition", "segment_price",
+                   "gradual", "unit_change", "constant_default", "concept_drift", "mixed"]
+SCENARIOS: tuple[str, ...] = Scenario.__args__
+"""The scenario library (``simulation/scenarios.py`` defines each)."""
 
 
 class SimulationSettings(_Settings):
     """The simulated production traffic (``simulation/traffic.py``)."""
 
     scenario: Scenario = "none"
+    strength: float | None = Field(
+        None, ge=0, description="In the scenario's own unit; unset: its documented default.")
     requests_per_day: int = Field(300, ge=1)
-    onset_day: int = Field(4, ge=1, description="First day the scenario's drift applies "
+    onset_day: int = Field(4, ge=1, description="First day the scenario's change applies "
                            "(days are numbered from 1).")
-    data_drift_strength: float = Field(1.0, ge=0)
-    concept_drift_strength: float = Field(0.8, ge=0, le=1, description="A probability.")
     label_delay_days: int = Field(2, ge=0)
     seed: int = 0
-
-    @property
-    def has_data_drift(self) -> bool:
-        return self.scenario in ("data_drift", "mixed")
-
-    @property
-    def has_concept_drift(self) -> bool:
-        return self.scenario in ("concept_drift", "mixed")
 
 
 class LoopSettings(_Settings):

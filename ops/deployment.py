@@ -10,6 +10,7 @@ import logging
 
 import httpx
 
+from churnops.continuous import PRODUCTION_CONTROLLER
 from churnops.deployment import format_status
 from churnops.deployment_record import DeploymentRecord
 from churnops.protocols import ProtocolError, protocol_for_endpoint
@@ -40,7 +41,7 @@ def status() -> str:
     with DeploymentRecord() as record:
         published = record.current()
         where = make_url(record.url).render_as_string(hide_password=True)
-        runs = record.loop_runs("production")[-RECENT_RUNS:]
+        runs = record.loop_runs(PRODUCTION_CONTROLLER)[-RECENT_RUNS:]
     live = published.deployment if published else None
     health = {m.version: server_health(m.endpoint) for m in live.models()} if live else {}
     generation = f", generation {published.generation}" if published else ""

@@ -120,6 +120,7 @@ def _row(day: int, drifting: bool, requests: int, outcomes: int, turn: Turn) -> 
         performance_degraded=decision.performance_degraded,
         live_roc_auc=performance.roc_auc if performance else None,
         labelled_rows=performance.labelled_rows if performance else 0,
+        estimated_roc_auc=decision.estimated.roc_auc if decision.estimated else None,
         action="; ".join(actions) or "none",
         live_model_version=live.primary.version if live else "-",
     )
@@ -144,7 +145,8 @@ def prediction_service(log_url: str, log_file: Path,
 
 def simulate(client: Any, days: int, scenario: str, seed: int,
              timeline_out: Path | None = None, config_path: Path | None = None,
-             echo: Callable[[str], None] = print) -> list[TimelineRow]:
+             strength: float | None = None, echo: Callable[[str], None] = print
+             ) -> list[TimelineRow]:
     """The closed loop over simulated days on the active stack; prints and saves a timeline."""
     from ops import deployment, model, pipelines
     from ops.timeline import write_timeline
@@ -153,14 +155,16 @@ def simulate(client: Any, days: int, scenario: str, seed: int,
     if read_live() is None:
         pipelines.run(client, "deployment")
     simulation, loop_overrides = load_config(config_path or CONFIG)
-    config = SimulationSettings(**{**simulation, "scenario": scenario, "seed": seed})
+    config = SimulationSettings(**{**simulation, "scenario": scenario, "seed": seed,
+                                   **({"strength": strength} if strength is not None else {})})
 
     def run_turn(parameters: dict[str, Any]) -> Turn:
         result = pipelines.run(client, "continuous_training", parameters=parameters)
         return Turn(decision=pipelines.output(result, "decide_on_action", "monitoring_decision"),
                     actions=pipelines.output(result, "finish_run", "actions"))
 
-    echo(f"Closed loop: {days} days, scenario {scenario}, seed {seed}, "
+    echo(f"Closed loop: {days} days, scenario {scenario} (strength "
+         f"{config.strength if config.strength is not None else 'default'}), seed {seed}, "
          f"{config.requests_per_day} requests a day, drift from day {config.onset_day}, "
          f"outcomes after {config.label_delay_days} days; each day one continuous-training "
          "run. (* = drifting)")

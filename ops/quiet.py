@@ -35,6 +35,8 @@ def quiet_libraries() -> None:
     _drop_when_shown(
         # Evidently's legacy test helpers reach into `numpy.core`, which NumPy 2 renamed.
         (DeprecationWarning, r"numpy\.core is deprecated", "/evidently/"),
+        # A docstring with a `\d` in Evidently, seen when its bytecode is first compiled.
+        (DeprecationWarning, r"invalid escape sequence", "/evidently/"),
         # Evidently's UI service (imported with its reports) uses litestar 2 APIs that
         # litestar 3 will drop.
         (DeprecationWarning, r"Call to deprecated function 'Dependency'", "/litestar/"),

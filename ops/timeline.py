@@ -21,16 +21,19 @@ class TimelineRow:
     performance_degraded: bool
     live_roc_auc: float | None
     labelled_rows: int
+    estimated_roc_auc: float | None
     action: str
     live_model_version: str
 
     def line(self) -> str:
         auc = f"{self.live_roc_auc:.3f}" if self.live_roc_auc is not None else "  -  "
+        estimate = (f"{self.estimated_roc_auc:.3f}" if self.estimated_roc_auc is not None
+                    else "  -  ")
         flags = ("D" if self.drift_detected else "-") + ("P" if self.performance_degraded
                                                          else "-")
         return (f"day {self.day:>3} {'*' if self.drifting else ' '} {self.severity:<4} "
                 f"features moved {self.features_moved:>2}  pred p {self.prediction_drift_p:7.1e}"
-                f"  live AUC {auc} "
+                f"  AUC est. {estimate} live {auc} "
                 f"(n={self.labelled_rows:>4})  {flags}  v{self.live_model_version:<3} "
                 f"{self.action}")
 
@@ -63,7 +66,12 @@ def _plot(rows: list[TimelineRow], path: Path, title: str) -> None:
     auc = [(r.day, r.live_roc_auc) for r in rows if r.live_roc_auc is not None]
     if auc:
         bottom.plot(*zip(*auc, strict=True), "o-", color="tab:green", label="live ROC-AUC")
-    bottom.set_ylabel("live ROC-AUC")
+    estimated = [(r.day, r.estimated_roc_auc) for r in rows if r.estimated_roc_auc is not None]
+    if estimated:
+        bottom.plot(*zip(*estimated, strict=True), "x--", color="tab:blue",
+                    label="estimated ROC-AUC (before outcomes)")
+    bottom.legend(loc="lower left", fontsize=8)
+    bottom.set_ylabel("ROC-AUC")
     bottom.set_xlabel("day")
     for row in rows:
         for axis in (top, bottom):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from zenml import pipeline
 
+from churnops.continuous import PRODUCTION_CONTROLLER
 from churnops.settings import (
     LoopSettings,
     MonitoringSettings,
@@ -12,7 +13,7 @@ from churnops.settings import (
 from pipelines.monitor import monitor
 from steps.continuous.deploy import deploy_challenger
 from steps.continuous.plan import plan_retraining_run
-from steps.continuous.state import finish_run, start_run
+from steps.continuous.state import finish_run, render_trend, start_run
 from steps.continuous.verdict import act_on_verdict
 from steps.monitoring.challenger import judge_candidate
 from steps.retraining.challenger import retrain_challenger
@@ -22,7 +23,7 @@ from steps.retraining.challenger import retrain_challenger
 def continuous_training_pipeline(monitoring: MonitoringSettings, window: MonitoringWindow,
                                  training: TrainingSettings, policy: RetrainingPolicy,
                                  loop: LoopSettings, inference_log_url: str | None = None,
-                                 controller: str = "production") -> None:
+                                 controller: str = PRODUCTION_CONTROLLER) -> None:
     """One turn of the production loop: monitor, judge the live candidate on outcomes and
     promote or roll it back, retrain if needed, gate, and put an approved challenger live
     as a shadow (or canary) to be judged in the runs that follow.
@@ -36,4 +37,5 @@ def continuous_training_pipeline(monitoring: MonitoringSettings, window: Monitor
     order = plan_retraining_run(decision, action, state, window, loop, inference_log_url)
     result = retrain_challenger(order, training, policy, inference_log_url)
     deployed = deploy_challenger(result, loop)
-    finish_run(order, action, result, deployed)
+    finish_run(order, action, result, decision, deployed)
+    render_trend(controller, after="finish_run")

@@ -18,6 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from churnops.continuous import PRODUCTION_CONTROLLER
 from churnops.deployment_record import DeploymentRecord
 from churnops.settings import ServiceSettings
 from serving.api_models import (
@@ -35,7 +36,7 @@ from serving.api_models import (
 from serving.docs import install_offline_docs
 from serving.feature_source import OnlineFeatureSource
 from serving.inference_log import Feedback, FeedbackError, InferenceLog
-from serving.metrics import Metrics
+from serving.metrics import Metrics, MonitoringCollector
 from serving.model_client import ModelClient
 from serving.predictor import (
     InvalidFeaturesError,
@@ -81,8 +82,10 @@ class Services:
 
     @classmethod
     def start(cls, settings: ServiceSettings, metrics: Metrics) -> "Services":
-        deployment = DeploymentWatcher(DeploymentRecord(settings.deployment_url),
-                                       settings.model_override, metrics)
+        record = DeploymentRecord(settings.deployment_url)
+        deployment = DeploymentWatcher(record, settings.model_override, metrics)
+        metrics.registry.register(MonitoringCollector(
+            lambda: record.latest_loop_run(PRODUCTION_CONTROLLER), PRODUCTION_CONTROLLER))
         models = ModelClient(settings.model_timeout_s)
         features = OnlineFeatureSource(settings.feature_repo)
         log = InferenceLog(settings.inference_log_url)

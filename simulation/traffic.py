@@ -5,16 +5,8 @@ customers of the future pool (``churnops.data.POOLS``: customers no model versio
 trains on), with a random generator seeded by ``(seed, day)``: a given seed gives the same
 days, in any order. Each request is a new customer with a new id (its template's features
 and outcome): a customer a retrained version learned from never comes back.
-From ``onset_day`` on, a scenario changes the world:
-
-- ``none``: every day looks like the training data.
-- ``data_drift``: covariate shift. Customers are drawn with weights that favour fiber-optic,
-  month-to-month and electronic-check customers with high bills, and every bill rises by
-  ``10 % x strength``. Outcomes keep their relation to the inputs.
-- ``concept_drift``: the inputs keep their distribution, the relation changes. A price rise
-  makes long-tenure customers with high bills (``tenure >= 24`` and ``MonthlyCharges >= 70``)
-  churn with probability ``strength``, whatever they did before.
-- ``mixed``: both.
+From ``onset_day`` on, a scenario of the library (``simulation/scenarios.py``) changes who
+the customers are, what the service receives, or who churns, at the configured strength.
 
 Outcomes (ground truth) arrive ``label_delay_days`` after the request, through the service's
 ``/feedback``. ``ServiceDriver`` sends everything over HTTP; ``LogDriver`` writes the same
@@ -35,11 +27,7 @@ import pandas as pd
 
 from churnops import data, schema
 from churnops.settings import SimulationSettings
-
-PRICE_RISE_PER_STRENGTH = 0.10
-"""Bills rise by this share per unit of data-drift strength."""
-LONG_TENURE_MONTHS = 24
-HIGH_BILL_USD = 70.0
+from simulation.scenarios import SCENARIOS
 
 
 @dataclass(frozen=True)
@@ -62,58 +50,32 @@ class TrafficSimulator:
         """``customers`` is the cleaned customer table (``churnops.data.clean``); only its
         future pool is used."""
         self.config = config
+        self.scenario = SCENARIOS[config.scenario]
+        self.strength = self.scenario.default if config.strength is None else config.strength
         self._customers = customers[data.in_pools(customers, "future")].reset_index(drop=True)
         self._churned = (self._customers[schema.TARGET] == schema.TARGET_POSITIVE).to_numpy()
-        self._drift_weights = _drift_weights(self._customers, config.data_drift_strength)
 
     def drifting(self, day: int) -> bool:
-        return self.config.scenario != "none" and day >= self.config.onset_day
+        return self.strength_on(day) > 0
+
+    def strength_on(self, day: int) -> float:
+        return self.scenario.strength_on(day, self.config.onset_day, self.strength)
 
     def day(self, day: int) -> DayTraffic:
         """The requests of ``day``; the same for the same seed, whenever it is asked for."""
         rng = np.random.default_rng([self.config.seed, day])
-        n = self.config.requests_per_day
-        data_drift = self.drifting(day) and self.config.has_data_drift
-        weights = self._drift_weights if data_drift else None
-        rows = rng.choice(len(self._customers), size=n, replace=True, p=weights)
+        strength = self.strength_on(day)
+        weights = self.scenario.weights(self._customers, strength)
+        rows = rng.choice(len(self._customers), size=self.config.requests_per_day,
+                          replace=True, p=weights)
         frame = self._customers.loc[rows, [schema.ID_COLUMN, *schema.FEATURE_NAMES]]
         frame = frame.rename(columns={schema.ID_COLUMN: schema.ENTITY_KEY}).reset_index(drop=True)
         frame[schema.ENTITY_KEY] = [f"{template}-s{self.config.seed}d{day}n{i}"
                                     for i, template in enumerate(frame[schema.ENTITY_KEY])]
-        churned = self._churned[rows].copy()
-        if data_drift:
-            rise = 1.0 + PRICE_RISE_PER_STRENGTH * self.config.data_drift_strength
-            frame["MonthlyCharges"] = (frame["MonthlyCharges"] * rise).round(2)
-            frame["TotalCharges"] = (frame["TotalCharges"] * rise).round(2)
-        if self.drifting(day) and self.config.has_concept_drift:
-            churned = concept_drift_churn(frame, churned, self.config.concept_drift_strength,
-                                          rng)
+        churned = self.scenario.outcomes(frame, self._churned[rows].copy(), strength, rng)
+        frame = self.scenario.inputs(frame, strength, rng)
         frame["churned"] = churned
         return DayTraffic(day, frame)
-
-
-def concept_drift_churn(frame: pd.DataFrame, churned: np.ndarray, strength: float,
-                        rng: np.random.Generator) -> np.ndarray:
-    """Outcomes under the concept drift: the price-rise segment churns with probability
-    ``strength``, whatever it did before."""
-    return churned | (price_rise_segment(frame) & (rng.random(len(frame)) < strength))
-
-
-def price_rise_segment(frame: pd.DataFrame) -> np.ndarray:
-    """The customers the concept drift's price rise makes churn."""
-    return ((frame["tenure"] >= LONG_TENURE_MONTHS)
-            & (frame["MonthlyCharges"] >= HIGH_BILL_USD)).to_numpy()
-
-
-def _drift_weights(customers: pd.DataFrame, strength: float) -> np.ndarray:
-    """Sampling weights of the data-drift customer mix, ``exp(strength x score)``."""
-    charges = customers["MonthlyCharges"]
-    score = ((customers["InternetService"] == "Fiber optic").astype(float)
-             + (customers["Contract"] == "Month-to-month").astype(float)
-             + (customers["PaymentMethod"] == "Electronic check").astype(float)
-             + (charges - charges.mean()) / charges.std())
-    weights = np.exp(strength * score.to_numpy())
-    return weights / weights.sum()
 
 
 # Drivers: where the traffic goes ---------------------------------------------------------------

@@ -4,15 +4,16 @@
         [--requests-per-day 300] [--label-delay-days 2] [--modes shadow,canary]
         [--canary-share 0.2] [--weakened-features PaperlessBilling] [--out DIR]
 
-Needs no registry, stack or service. Per seed, the cleaned Telco customers are split by
-customer into three pools that never share a customer:
-  * training (50 %): the primary, a hist_gradient_boosting pipeline (`build_pipeline`), is
-    fitted on it with the pre-drift labels;
+Needs no registry, stack or service. The cleaned Telco customers are split by customer
+into three pools that never share a customer:
+  * production (20 %): the future pool (churnops/data.py's POOLS); the simulated traffic
+    (TrafficSimulator, scenario `concept_drift`, onset day 1: every simulated day is
+    drifted) is drawn from it alone, as in `run.py loop`;
+  * training (50 %, the rest shuffled with the seed): the primary, a hist_gradient_boosting
+    pipeline (`build_pipeline`), is fitted on it with the pre-drift labels;
   * retraining (30 %): the "better" candidate, the same pipeline, is fitted on it with
-    post-drift labels (simulation/traffic.py's concept-drift rule, `concept_drift_churn`,
-    applied once to every customer with configs/continuous.yaml's strength);
-  * production (20 %): the simulated traffic (TrafficSimulator, scenario `concept_drift`,
-    onset day 1: every simulated day is drifted) is drawn from it alone.
+    post-drift labels (simulation/scenarios.py's concept-drift rule, `concept_drift_churn`,
+    applied once to every customer with strength 0.8).
 The "weakened" candidate is a logistic regression on one weak feature, PaperlessBilling
 (`--weakened-features` names others), fitted on the training pool. Every model's threshold
 is its business
@@ -77,10 +78,13 @@ from churnops.settings import (  # noqa: E402
 )
 from ops.loop import load_config  # noqa: E402
 from serving.routing import CanaryMonitor  # noqa: E402
-from simulation.traffic import TrafficSimulator, concept_drift_churn  # noqa: E402
+from simulation.scenarios import concept_drift_churn  # noqa: E402
+from simulation.traffic import TrafficSimulator  # noqa: E402
 
-POOL_SHARES = (0.5, 0.3)
-"""Training and retraining pools; the rest is the production pool."""
+TRAINING_SHARE = 0.625
+"""Of the customers outside the future pool, the primary's share; the rest retrain."""
+CONCEPT_STRENGTH = 0.8
+"""The concept drift's strength in this benchmark (the published figures)."""
 PRIMARY_MODEL = "hist_gradient_boosting"
 WEAKENED_FEATURES = ("PaperlessBilling",)
 CANDIDATES = ("better", "weakened")
@@ -115,7 +119,8 @@ def load_settings(requests_per_day: int, label_delay_days: int, canary_share: fl
     loop = LoopSettings(**settings.run_config(
         paths.CONFIG_DIR / "continuous_training.yaml")["parameters"]["loop"])
     simulation = SimulationSettings(**{
-        **load_config()[0], "scenario": "concept_drift", "onset_day": 1,
+        **load_config()[0], "scenario": "concept_drift", "strength": CONCEPT_STRENGTH,
+        "onset_day": 1,
         "requests_per_day": requests_per_day, "label_delay_days": label_delay_days})
     return Config(
         judgement=monitoring.challenger, business=monitoring.business, bounds=loop.bounds,
@@ -134,11 +139,15 @@ class Pools:
 
 
 def split_customers(customers: pd.DataFrame, seed: int) -> Pools:
-    """Three pools of distinct customers, shuffled with ``seed``."""
-    order = np.random.default_rng(seed).permutation(len(customers))
-    cuts = np.cumsum([round(share * len(customers)) for share in POOL_SHARES])
-    parts = [customers.iloc[rows].reset_index(drop=True) for rows in np.split(order, cuts)]
-    return Pools(*parts)
+    """Production is the future pool (``churnops.data.POOLS``), as in the simulator; the
+    other customers are shuffled with ``seed`` into training and retraining."""
+    future = data.in_pools(customers, "future").to_numpy()
+    known = customers[~future]
+    order = np.random.default_rng(seed).permutation(len(known))
+    cut = round(TRAINING_SHARE * len(known))
+    return Pools(known.iloc[order[:cut]].reset_index(drop=True),
+                 known.iloc[order[cut:]].reset_index(drop=True),
+                 customers[future].reset_index(drop=True))
 
 
 def post_drift_labels(frame: pd.DataFrame, strength: float, seed: int) -> np.ndarray:
@@ -183,7 +192,7 @@ def fit(pipeline: Pipeline, frame: pd.DataFrame, churned: np.ndarray, seed: int,
 def fit_models(pools: Pools, seed: int, config: Config) -> dict[str, Model]:
     """The primary and both candidates."""
     pre = data.label(pools.training).to_numpy()
-    post = post_drift_labels(pools.retraining, config.simulation.concept_drift_strength, seed)
+    post = post_drift_labels(pools.retraining, config.simulation.strength, seed)
     return {
         "primary": fit(build_pipeline(PRIMARY_MODEL, seed), pools.training, pre, seed,
                        config.business),
@@ -545,7 +554,7 @@ def main() -> None:
     print(f"judgement: {config.judgement.model_dump()}; business: "
           f"{config.business.model_dump()}")
     print(f"agreement rule: {config.bounds.model_dump()}; concept drift strength "
-          f"{config.simulation.concept_drift_strength} from day 1; "
+          f"{config.simulation.strength} from day 1; "
           f"{args.requests_per_day} requests a day, outcomes {args.label_delay_days} days "
           f"later; seeds {seeds.start}..{seeds.stop - 1}; weakened candidate: logistic "
           f"regression on {', '.join(weakened)}")

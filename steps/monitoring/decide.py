@@ -9,6 +9,7 @@ from typing import Annotated
 from zenml import get_step_context, log_metadata, step
 
 from churnops.drift import DriftFigures
+from churnops.estimation import EstimatedPerformance
 from churnops.monitoring import (
     DeployedModel,
     MonitoringDecision,
@@ -25,13 +26,14 @@ logger = logging.getLogger(__name__)
 
 @step(enable_cache=False)
 def decide_on_action(drift_figures: DriftFigures, performance_figures: PerformanceFigures,
+                     estimated_performance: EstimatedPerformance,
                      production_validation: ValidationReport, deployed_model: DeployedModel,
                      settings: MonitoringSettings
                      ) -> Annotated[MonitoringDecision, "monitoring_decision"]:
     """Retrain, investigate or nothing, with the findings and the figures behind them."""
     failed = [outcome.message for outcome in production_validation.failures]
     decision = decide(drift_figures, performance_figures, failed, settings,
-                      model_version=deployed_model.version)
+                      model_version=deployed_model.version, estimated=estimated_performance)
     figures = scalar_figures(decision)
     log_metadata({"figures": figures, "recommended_action": decision.recommended_action,
                   "severity": decision.severity, "findings": decision.reasons},

@@ -8,6 +8,9 @@ from typing import Annotated
 import pandas as pd
 from zenml import step
 
+from churnops import data
+from churnops.estimation import EstimatedPerformance, Estimator
+from churnops.inference_log import PREDICTION
 from churnops.monitoring import DeployedModel, PerformanceFigures, live_performance
 from churnops.settings import MonitoringSettings
 
@@ -25,3 +28,21 @@ def evaluate_live_performance(labelled: pd.DataFrame, deployed_model: DeployedMo
         logger.info("Live ROC-AUC %.3f on %d outcomes (training-time %.3f).",
                     figures.roc_auc, figures.labelled_rows, figures.baseline_roc_auc)
     return figures
+
+
+@step(enable_cache=False)
+def estimate_performance(reference: pd.DataFrame, current: pd.DataFrame,
+                         labelled: pd.DataFrame, deployed_model: DeployedModel,
+                         settings: MonitoringSettings
+                         ) -> Annotated[EstimatedPerformance, "estimated_performance"]:
+    """ROC-AUC and value per customer expected from today's predictions, before their
+    outcomes arrive (``churnops.estimation``), calibrated on the drift reference."""
+    estimator = Estimator.fit(reference[PREDICTION], data.label(reference))
+    estimate = estimator.estimate(current[PREDICTION], current["MonthlyCharges"],
+                                  deployed_model.threshold, settings.business)
+    if len(labelled) > 1:
+        estimate.roc_auc_on_outcomes = estimator.estimate(labelled[PREDICTION]).roc_auc
+    if estimate.roc_auc is not None:
+        logger.info("Estimated ROC-AUC %.3f [%.3f, %.3f] on %d predictions.", estimate.roc_auc,
+                    estimate.roc_auc_low, estimate.roc_auc_high, estimate.rows)
+    return estimate

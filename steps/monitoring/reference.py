@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 def load_reference_data(model_version: str | None = None) -> tuple[
     Annotated[pd.DataFrame, "reference_data"], Annotated[DeployedModel, "deployed_model"]
 ]:
-    """The fixed drift reference, with the deployed version's predictions on it.
+    """The fixed drift reference, with the deployed version's predictions and the outcomes.
 
     The version is ``model_version``, else the live deployment's primary, else the
     registry's champion. The reference is the reference pool (``churnops.data.POOLS``), the
@@ -39,7 +39,8 @@ def load_reference_data(model_version: str | None = None) -> tuple[
     mirror = model_version_of(version)
     evaluation: Evaluation = mirror.get_artifact("holdout_evaluation").load()
     model = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL_NAME}/{version}")
-    reference = with_predictions(drift_reference(version), model)
+    frame = drift_reference(version)
+    reference = with_predictions(frame, model).assign(**{schema.TARGET: frame[schema.TARGET]})
     logger.info("Reference: the reference pool (%d customers), scored by churn-model v%s "
                 "(ZenML model version %s).", len(reference), version, mirror.name)
     deployed = DeployedModel(

@@ -13,7 +13,8 @@ def split_dataset(frame: pd.DataFrame) -> tuple[
     Annotated[pd.DataFrame, "train_set"], Annotated[pd.DataFrame, "holdout_set"]
 ]:
     """Hold out the customers of the reference pool; train on the rest."""
-    return holdout_split(frame)
+    train, holdout = holdout_split(frame)
+    return train, holdout  # a tuple literal: ZenML reads it as two outputs
 
 
 def holdout_split(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -14,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from churnops import paths
+from tests.browser import BROWSER_ARGS, api_session, chromium
 from tests.conftest import TEST_CONFIGS
 
 pytestmark = pytest.mark.slow
@@ -36,12 +38,13 @@ def loop(training_run, zenml_client, tmp_path_factory):
     mlflow_client = zenml_client.active_stack.model_registry.mlflow_client
     before = registry.champion_version(mlflow_client).version
 
-    def run_loop(scenario: str, days: int) -> tuple[pd.DataFrame, str]:
+    def run_loop(scenario: str, days: int, strength: float) -> tuple[pd.DataFrame, str]:
         csv = folder / f"{scenario}.csv"
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
-            code = run.main(["loop", "--days", str(days), "--scenario", scenario, "--seed",
-                             "3", "--config", str(TEST_CONFIGS / "continuous.yaml"),
+            code = run.main(["loop", "--days", str(days), "--scenario", scenario,
+                             "--strength", str(strength), "--seed", "3",
+                             "--config", str(TEST_CONFIGS / "continuous.yaml"),
                              "--timeline-out", str(csv)])
         output = printed.getvalue()
         assert code == 0, output
@@ -58,7 +61,7 @@ def loop(training_run, zenml_client, tmp_path_factory):
 
 
 def test_no_drift_triggers_nothing(loop) -> None:
-    timeline, output = loop("none", 3)
+    timeline, output = loop("none", 3, 0.0)
     assert not timeline["drift_detected"].any() and not timeline["performance_degraded"].any()
     assert set(timeline["action"]) == {"none"}
     assert timeline["live_model_version"].nunique() == 1
@@ -66,7 +69,7 @@ def test_no_drift_triggers_nothing(loop) -> None:
 
 
 def test_data_drift_is_flagged_on_its_first_day(loop) -> None:
-    timeline, _ = loop("data_drift", 2)
+    timeline, _ = loop("data_drift", 2, 1.0)
     day1, day2 = timeline.iloc[0], timeline.iloc[1]
     assert not day1["drift_detected"] and day2["drift_detected"]
     assert day2["features_moved"] >= 3 and day2["severity"] == "act"
@@ -74,12 +77,12 @@ def test_data_drift_is_flagged_on_its_first_day(loop) -> None:
 
 
 def test_mixed_drift_is_flagged_too(loop) -> None:
-    timeline, _ = loop("mixed", 2)
+    timeline, _ = loop("mixed", 2, 1.0)
     assert list(timeline["drift_detected"]) == [False, True]
 
 
 def test_concept_drift_retrains_and_promotes_the_shadow_on_its_outcomes(loop) -> None:
-    timeline, output = loop("concept_drift", 6)
+    timeline, output = loop("concept_drift", 6, 0.8)
     assert not timeline["drift_detected"].any(), output  # the inputs did not move
     degraded = timeline[timeline["performance_degraded"]]
     assert len(degraded) and degraded["day"].min() >= 3, output  # outcomes had to arrive
@@ -95,3 +98,35 @@ def test_concept_drift_retrains_and_promotes_the_shadow_on_its_outcomes(loop) ->
     assert verdict_day["live_model_version"] != shadow_day["live_model_version"]
     waiting = timeline[timeline["day"] == shadow_day["day"] + 1].iloc[0]
     assert "waiting" in waiting["action"] and "retrained" not in waiting["action"], output
+
+
+def test_the_dashboard_shows_the_monitoring_trend_up_to_the_latest_run(
+        loop, dashboard, zenml_client) -> None:
+    """Opened as a person would: the run's page, the `monitoring_trend` artifact, its
+    visualization. The page names the latest run and the feature the price change moved."""
+    browser_path = chromium()
+    timeline, output = loop("price_change", 2, 0.1)
+    severity = timeline.iloc[1]["severity"]
+    assert severity in ("warn", "act"), output
+    run = zenml_client.get_pipeline("churn_continuous_training").last_run
+    api_session(dashboard)  # the first-visit survey, answered
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=browser_path, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{dashboard}/projects/default/runs/{run.id}")
+        page.get_by_text("monitoring_trend").first.click(timeout=60_000)
+        page.get_by_role("tab", name="Visualization").click(timeout=30_000)
+        page.get_by_role("button", name="Load Preview").click(timeout=30_000)
+        view = page.frame_locator("iframe").first
+        latest = view.locator("#latest")
+        latest.wait_for(timeout=60_000)
+        text = latest.inner_text()
+        rows = view.locator("tr.run")
+        assert rows.count() == 2
+        moved = rows.first.inner_text()
+        page.screenshot(path=str(paths.reports_dir() / "monitoring-trend.png"), timeout=120_000)
+        browser.close()
+    assert text.startswith("Latest run: 2 at ") and f"severity {severity}" in text, text
+    assert "MonthlyCharges +" in moved, moved

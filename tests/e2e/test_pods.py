@@ -141,7 +141,7 @@ def traffic(service: tuple[str, subprocess.Popen], clean_customers: pd.DataFrame
     """Concept-drifted days, their outcomes sent right after the requests."""
     config = SimulationSettings(scenario="concept_drift", onset_day=1, seed=11,
                                 requests_per_day=300, label_delay_days=0,
-                                concept_drift_strength=0.8)
+                                strength=0.8)
     driver = ServiceDriver(service[0])
     yield Simulation(TrafficSimulator(clean_customers, config), driver)
     driver.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,6 +14,7 @@ from sqlalchemy import create_engine, text
 from churnops import REGISTERED_MODEL_NAME, features, schema
 from churnops.deployment import LiveDeployment
 from serving.api_models import EXAMPLE_CUSTOMER_ID, EXAMPLE_FEATURES
+from tests.browser import BROWSER_ARGS, chromium
 from tests.serving_fixtures import (
     Champion,
     ModelServer,
@@ -314,12 +313,7 @@ def test_openapi_has_examples_from_the_real_customer(service: RunningService,
 def test_docs_render_in_a_browser_without_network(service: RunningService) -> None:
     """Swagger UI and ReDoc come from the service itself: every request that leaves
     loopback is aborted, and the operations are still listed."""
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        reason = "chromium is not installed (scripts/install-browser.sh installs it)"
-        if os.environ.get("CHURNOPS_REQUIRE_SERVICES") == "1":
-            pytest.fail(f"{reason}; CHURNOPS_REQUIRE_SERVICES=1 requires it")
-        pytest.skip(reason)
+    browser_path = chromium()
     from playwright.sync_api import sync_playwright
 
     left_loopback: list[str] = []
@@ -332,7 +326,7 @@ def test_docs_render_in_a_browser_without_network(service: RunningService) -> No
             route.abort()
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
+        browser = playwright.chromium.launch(executable_path=browser_path, args=BROWSER_ARGS)
         page = browser.new_page()
         page.route("**/*", loopback_only)
         page.goto(f"{service.url}/docs")
@@ -354,6 +348,28 @@ def test_docs_render_in_a_browser_without_network(service: RunningService) -> No
                         endpoint="unmatched", status="200", variant="none") == 0
 
 
-BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync"]
+
+def test_metrics_carry_the_latest_production_monitoring_run(service: RunningService) -> None:
+    """What the Grafana dashboard draws: read from the deployment record at each scrape."""
+    from churnops.deployment_record import DeploymentRecord
+
+    with service.client() as client:
+        assert "churnops_monitoring_run" not in client.get("/metrics").text  # no run yet
+    figures = {"live_roc_auc": 0.84, "features_moved": 2.0, "prediction_drift_p": 0.3,
+               "live_labelled_rows": 900.0, "estimated_roc_auc": 0.83,
+               "estimated_roc_auc_low": 0.8, "estimated_roc_auc_high": 0.86}
+    with DeploymentRecord(service.settings.deployment_url) as record:
+        for run, severity in ((1, "info"), (2, "warn")):
+            record.record_loop_run("production", run, {}, {
+                "severity": severity, "findings": [], "figures": figures, "actions": []})
+        record.record_loop_run("simulation-x", 3, {}, {
+            "severity": "act", "findings": [], "figures": figures, "actions": []})
+    with service.client() as client:
+        metrics = client.get("/metrics").text
+    controller = {"controller": "production"}
+    assert metric_value(metrics, "churnops_monitoring_run", **controller) == 2
+    assert metric_value(metrics, "churnops_monitoring_severity", **controller) == 1
+    assert metric_value(metrics, "churnops_monitoring_live_roc_auc", **controller) == 0.84
+    assert metric_value(metrics, "churnops_monitoring_features_moved", **controller) == 2
+    assert metric_value(metrics, "churnops_monitoring_estimated_roc_auc", bound="low",
+                        **controller) == 0.8

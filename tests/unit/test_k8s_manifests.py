@@ -536,3 +536,27 @@ def test_dockerignore_keeps_local_state_out_and_the_sources_in() -> None:
             for source in args.split()[:-1]:
                 if not source.startswith("--"):
                     assert source.rstrip("/") not in ignored, source
+
+
+def test_the_grafana_dashboard_draws_only_metrics_the_service_exports() -> None:
+    from prometheus_client import generate_latest
+
+    from serving.metrics import Metrics, MonitoringCollector
+
+    config_map = _find("ConfigMap", "grafana-dashboard-churnops")
+    assert config_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(config_map["data"]["churnops-monitoring.json"])
+    used = {name for panel in dashboard["panels"] for target in panel["targets"]
+            for name in re.findall(r"churnops_[a-z_]+", target["expr"])}
+    metrics = Metrics()
+    figures = {key: 0.5 for key in ("live_roc_auc", "features_moved", "prediction_drift_p",
+                                    "live_labelled_rows", "estimated_roc_auc",
+                                    "estimated_roc_auc_low", "estimated_roc_auc_high")}
+    metrics.registry.register(MonitoringCollector(
+        lambda: {"run": 1, "severity": "warn", "figures": figures}, "production"))
+    exported = set(re.findall(r"^# TYPE (\S+)", generate_latest(metrics.registry).decode(),
+                              re.M))
+    series = exported | {f"{name}_{suffix}" for name in exported
+                         for suffix in ("total", "bucket", "count", "sum")}
+    assert used and used <= series, used - series
+    assert {p["id"] for p in dashboard["panels"]} == set(range(1, len(dashboard["panels"]) + 1))

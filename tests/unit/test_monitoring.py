@@ -13,14 +13,17 @@ from sklearn.metrics import recall_score, roc_auc_score
 
 from churnops import data, schema
 from churnops.drift import DriftFigures, Shift, column_shift, contingency_p, shift_figures
+from churnops.estimation import EstimatedPerformance
 from churnops.monitoring import PerformanceFigures, alert, decide, live_performance
+from churnops.settings import SCENARIOS as SETTINGS_SCENARIOS
 from churnops.settings import (
     BusinessSettings,
     MonitoringSettings,
     MonitoringWindow,
     SimulationSettings,
 )
-from simulation.traffic import Simulation, TrafficSimulator, price_rise_segment
+from simulation.scenarios import SCENARIOS, price_rise_segment
+from simulation.traffic import Simulation, TrafficSimulator
 from steps.monitoring.drift import column_mapping, drift_metrics
 
 SETTINGS = MonitoringSettings()
@@ -73,7 +76,8 @@ def test_no_drift_before_the_onset_day(clean_customers) -> None:
 
 def test_data_drift_moves_the_customer_mix_and_raises_bills(clean_customers) -> None:
     before = simulator(clean_customers, requests_per_day=3000).day(5).requests
-    after = simulator(clean_customers, "data_drift", requests_per_day=3000).day(5).requests
+    after = simulator(clean_customers, "data_drift", strength=1.0, requests_per_day=3000
+                      ).day(5).requests
     for column, value in (("InternetService", "Fiber optic"), ("Contract", "Month-to-month"),
                           ("PaymentMethod", "Electronic check")):
         assert (after[column] == value).mean() > (before[column] == value).mean() + 0.05
@@ -82,7 +86,7 @@ def test_data_drift_moves_the_customer_mix_and_raises_bills(clean_customers) -> 
 
 def test_concept_drift_keeps_the_inputs_and_changes_who_churns(clean_customers) -> None:
     before = simulator(clean_customers).day(5).requests
-    after = simulator(clean_customers, "concept_drift").day(5).requests
+    after = simulator(clean_customers, "concept_drift", strength=0.8).day(5).requests
     features = list(schema.FEATURE_NAMES)
     pd.testing.assert_frame_equal(before[features], after[features])
     segment = price_rise_segment(after)
@@ -90,6 +94,35 @@ def test_concept_drift_keeps_the_inputs_and_changes_who_churns(clean_customers) 
     assert (after["churned"] >= before["churned"]).all()  # only new churners
     assert after["churned"][segment].mean() > before["churned"][segment].mean() + 0.4
     assert (after["churned"][~segment] == before["churned"][~segment]).all()
+
+
+def test_the_library_is_the_settings_list_and_each_default_is_on_its_grid() -> None:
+    assert set(SCENARIOS) == set(SETTINGS_SCENARIOS)
+    for scenario in SCENARIOS.values():
+        assert scenario.default in scenario.strengths or scenario.kind == "none"
+
+
+@pytest.mark.parametrize("name", [n for n, s in SCENARIOS.items() if s.touches])
+def test_a_scenario_moves_only_the_features_it_names(clean_customers, name: str) -> None:
+    before = simulator(clean_customers, requests_per_day=2000).day(5).requests
+    after = simulator(clean_customers, name, requests_per_day=2000).day(5).requests
+    for column in schema.FEATURE_NAMES:
+        moved = not before[column].equals(after[column])
+        assert moved == (column in SCENARIOS[name].touches), column
+
+
+def test_an_acquisition_brings_new_customers(clean_customers) -> None:
+    before = simulator(clean_customers, requests_per_day=3000).day(5).requests
+    after = simulator(clean_customers, "acquisition", strength=0.3, requests_per_day=3000
+                      ).day(5).requests
+    new = (after["tenure"] <= 6).mean() - (before["tenure"] <= 6).mean()
+    assert 0.2 < new < 0.3  # 30 % new, less those who were new anyway
+
+
+def test_gradual_drift_ramps_up_over_two_weeks(clean_customers) -> None:
+    gradual = simulator(clean_customers, "gradual", strength=0.7, onset_day=4)
+    ramp = [gradual.strength_on(day) for day in (3, 4, 10, 17, 30)]
+    assert ramp == pytest.approx([0.0, 0.05, 0.35, 0.7, 0.7])
 
 
 def test_outcomes_arrive_after_the_delay(clean_customers) -> None:
@@ -115,8 +148,8 @@ def test_outcomes_arrive_after_the_delay(clean_customers) -> None:
 def test_bad_simulation_configs_are_refused() -> None:
     with pytest.raises(ValueError, match="scenario"):
         SimulationSettings(scenario="weather")
-    with pytest.raises(ValueError, match="concept_drift_strength"):
-        SimulationSettings(concept_drift_strength=1.5)
+    with pytest.raises(ValueError, match="strength"):
+        SimulationSettings(strength=-0.1)
 
 
 # The shift tests, and the Evidently report that shows them -----------------------------------
@@ -273,6 +306,20 @@ def test_a_performance_drop_acts_only_when_large_and_significant() -> None:
     assert "performance degraded" in below.reasons[0]
     noisy = decide(drift(), performance(limit - 0.001, rows=300, positives=40), [], SETTINGS)
     assert not noisy.performance_degraded and noisy.severity == "warn"
+
+
+def test_an_expected_drop_warns_before_the_outcomes() -> None:
+    baseline = performance(0.84)
+    low = EstimatedPerformance(rows=300, roc_auc=0.75, roc_auc_low=0.72, roc_auc_high=0.78,
+                               roc_auc_on_outcomes=0.83)
+    decision = decide(drift(), baseline, [], SETTINGS, estimated=low)
+    assert decision.severity == "warn" and decision.recommended_action == "none"
+    assert decision.reasons[0] == (
+        "warn: expected performance drop, before outcomes: estimated ROC-AUC 0.750 "
+        "[0.720, 0.780] on today's 300 predictions; on the 600 outcomes in: estimated 0.830, "
+        "realised 0.840, below the training-time 0.840 by more than 0.05")
+    near = low.model_copy(update={"roc_auc_high": 0.84 - SETTINGS.max_roc_auc_drop + 0.001})
+    assert decide(drift(), baseline, [], SETTINGS, estimated=near).severity == "info"
 
 
 def test_too_few_labels_give_no_performance_verdict() -> None:

@@ -110,10 +110,6 @@ class MonitoringDecision(BaseModel):
         return sorted({name for f in self.findings if f.kind in ("input_drift", "feature_drift")
                        for name in f.subjects})
 
-    @property
-    def positive(self) -> bool:
-        return self.drift_detected or self.performance_degraded
-
 
 def live_performance(labelled: pd.DataFrame, threshold: float,
                      baseline: Mapping[str, float | None],

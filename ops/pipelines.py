@@ -178,16 +178,17 @@ def where_to_look(client: Client, run: PipelineRunResponse) -> list[str]:
                   "                   serve it with `python run.py serve`"]
     if "decide_on_action" in steps:
         decision = output(run, "decide_on_action", "monitoring_decision")
-        lines.append(f"  Decision:        {decision.recommended_action} (drift detected: "
-                     f"{decision.drift_detected}, performance degraded: "
-                     f"{decision.performance_degraded})")
+        lines.append(f"  Decision:        {decision.recommended_action} (most severe finding: "
+                     f"{decision.severity})")
         lines += [f"                   - {reason}" for reason in decision.reasons]
         lines.append(f"  Drift report:    {paths.reports_dir() / 'drift_report.html'} (and "
                      "the 'drift_report' artifact in the dashboard)")
     if "finish_run" in steps:
         actions = output(run, "finish_run", "actions")
         lines += ["  Loop actions:    " + ("; ".join(actions) or "none"),
-                  "                   the controller's runs: `python run.py deploy status`"]
+                  "                   the controller's runs: `python run.py deploy status`",
+                  "  Trend:           the 'monitoring_trend' artifact in the dashboard (and "
+                  f"{paths.reports_dir()}/monitoring-trend-<controller>.html)"]
     lines.append(f"  Reports:         {paths.reports_dir()}")
     return lines
 

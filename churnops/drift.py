@@ -31,7 +31,7 @@ class Shift(BaseModel):
     column: str
     test: str = Field(description='"ks" or "chi2_contingency".')
     p_value: float
-    change: str = Field(description='e.g. "MonthlyCharges +11 % (mean 64.8 -> 71.9)".')
+    change: str = Field(description='e.g. "MonthlyCharges +11% (mean 64.8 -> 71.9)".')
 
 
 class DriftFigures(BaseModel):

@@ -56,11 +56,15 @@ def scorer(champion, zenml_client):
     return lambda frame: model.predict_proba(frame)[:, 1]
 
 
+STRENGTHS = {"none": 0.0, "data_drift": 1.0, "concept_drift": 0.8}
+"""Strong changes: these tests check what the pipeline does with them, not its power."""
+
+
 def simulate(log: InferenceLog, scorer, champion, clean_customers, scenario: str,
              days: tuple[int, ...], label_delay_days: int = 0) -> Window:
     """Log the given days of a scenario (drift from day 4), outcomes after the delay."""
-    config = SimulationSettings(scenario=scenario, onset_day=4, seed=11,
-                                label_delay_days=label_delay_days)
+    config = SimulationSettings(scenario=scenario, strength=STRENGTHS[scenario], onset_day=4,
+                                seed=11, label_delay_days=label_delay_days)
     driver = LogDriver(log, scorer, champion.version, champion.threshold)
     simulation = Simulation(TrafficSimulator(clean_customers, config), driver)
     start = datetime.now(UTC)

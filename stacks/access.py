@@ -480,10 +480,10 @@ def training_artifact(version: str, name: str) -> Any:
     return model_version_of(version).get_artifact(name).load()
 
 
-def drift_reference(version: str) -> Any:
-    """The fixed drift reference of registry version ``version``: the first training's
-    holdout (the reference pool), which every retrained version carries as ``reference_set``."""
-    mirror = model_version_of(version)
+def drift_reference(mirror: Any) -> Any:
+    """The fixed drift reference of a ZenML model version (``model_version_of``): the first
+    training's holdout (the reference pool), which every retrained version carries as
+    ``reference_set``."""
     return (mirror.get_artifact("reference_set") or mirror.get_artifact("holdout_set")).load()
 
 

@@ -115,7 +115,7 @@ def load_deployed(version: str | None) -> Deployed:
     mirror = model_version_of(version)
     evaluation = mirror.get_artifact("holdout_evaluation").load()
     model = mlflow.sklearn.load_model(f"models:/{REGISTERED_MODEL_NAME}/{version}")
-    reference = drift_reference(version)[FEATURES]
+    reference = drift_reference(mirror)[FEATURES]
     return Deployed(
         version=version, model=model, threshold=evaluation.threshold,
         baseline={"roc_auc": evaluation.roc_auc, "recall": evaluation.recall,

@@ -3,6 +3,7 @@ shows them (through the stack's data validator)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Annotated, Any
 
@@ -37,6 +38,7 @@ def drift_metrics(settings: MonitoringSettings) -> list[Any]:
     ]
 
 
+@functools.cache
 def register_contingency_test() -> None:
     """Make ``chi2_contingency`` (``churnops.drift.contingency_p``) an Evidently test."""
     from evidently.legacy.calculations.stattests.registry import (

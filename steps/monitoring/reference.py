@@ -39,7 +39,7 @@ def load_reference_data(model_version: str | None = None) -> tuple[
     mirror = model_version_of(version)
     evaluation: Evaluation = mirror.get_artifact("holdout_evaluation").load()
     model = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL_NAME}/{version}")
-    frame = drift_reference(version)
+    frame = drift_reference(mirror)
     reference = with_predictions(frame, model).assign(**{schema.TARGET: frame[schema.TARGET]})
     logger.info("Reference: the reference pool (%d customers), scored by churn-model v%s "
                 "(ZenML model version %s).", len(reference), version, mirror.name)

@@ -18,7 +18,7 @@ from zenml.types import MarkdownString
 from churnops import registry
 from churnops.continuous import RetrainingOrder, RetrainingResult
 from churnops.settings import RetrainingPolicy, TrainingSettings
-from stacks.access import drift_reference, mlflow_client, new_model_version
+from stacks.access import drift_reference, mlflow_client, model_version_of, new_model_version
 from steps.registry.gate import gate_version
 from steps.registry.register import register
 from steps.retraining.data import combine, labelled_production, reference_frame
@@ -52,8 +52,8 @@ def retrain_challenger(order: RetrainingOrder, settings: TrainingSettings,
         f"Retrained by continuous-training run {get_step_context().pipeline_run.name}: "
         f"{order.reason}.",
         {"training_frame": frame, "train_set": train, "holdout_set": holdout,
-         "reference_set": drift_reference(champion), "holdout_evaluation": evaluation,
-         "model": model, "model_card": MarkdownString(card)})
+         "reference_set": drift_reference(model_version_of(champion)),
+         "holdout_evaluation": evaluation, "model": model, "model_card": MarkdownString(card)})
     version = register(run_id, model_uri, evaluation, data_version, mirror)
     gate = gate_version(version, holdout, evaluation, settings, promote=False)
     return RetrainingResult(gate=gate)

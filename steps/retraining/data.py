@@ -14,7 +14,7 @@ from churnops import paths, registry, schema
 from churnops.features import EVENT_TIMESTAMP
 from churnops.inference_log import LABEL, InferenceLogReader, log_frame
 from churnops.settings import RetrainingPolicy
-from stacks.access import drift_reference, mlflow_client, training_artifact
+from stacks.access import drift_reference, mlflow_client, model_version_of, training_artifact
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def load_reference_frame(model_version: str | None = None) -> tuple[
     """The rows the champion (or a version) was fitted on (its ``train_set``), and its drift
     reference, which the retrained version carries on."""
     version = str(model_version or registry.champion_version(mlflow_client()).version)
-    return reference_frame(version), drift_reference(version)
+    return reference_frame(version), drift_reference(model_version_of(version))
 
 
 def reference_frame(model_version: str | None = None) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from sklearn.metrics import recall_score, roc_auc_score
 from churnops.drift import DriftFigures, Shift, auc_standard_error
 from churnops.estimation import EstimatedPerformance
 from churnops.inference_log import LABEL, PREDICTION
-from churnops.modeling.evaluation import business_value_per_customer
+from churnops.modeling.evaluation import Evaluation, business_value_per_customer
 from churnops.settings import BusinessSettings, MonitoringSettings
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class DeployedModel(BaseModel):
     threshold: float
     zenml_model_version: str = Field(description="The ZenML model version mirroring it.")
     baseline: dict[str, float | None] = Field(
-        description="Holdout roc_auc, recall and business_value_per_customer.")
+        description="Holdout figures (``holdout_baseline``).")
 
 
 class PerformanceFigures(BaseModel):
@@ -54,6 +54,8 @@ class PerformanceFigures(BaseModel):
     baseline_roc_auc: float
     baseline_recall: float | None = None
     baseline_value_per_customer: float | None = None
+    baseline_rows: int | None = None
+    baseline_positives: int | None = None
 
 
 Severity = Literal["act", "warn", "info"]
@@ -111,13 +113,21 @@ class MonitoringDecision(BaseModel):
                        for name in f.subjects})
 
 
+def holdout_baseline(evaluation: Evaluation) -> dict[str, float | None]:
+    """A version's training-time figures, from its holdout evaluation, with the holdout's
+    size so that a comparison can count the holdout's own sampling error."""
+    (_, _), (fn, tp) = evaluation.confusion_matrix
+    return {"roc_auc": evaluation.roc_auc, "recall": evaluation.recall,
+            "business_value_per_customer": evaluation.business_value_per_customer,
+            "rows": evaluation.n_customers, "positives": fn + tp}
+
+
 def live_performance(labelled: pd.DataFrame, threshold: float,
                      baseline: Mapping[str, float | None],
                      business: BusinessSettings) -> PerformanceFigures:
     """ROC-AUC, recall and value per customer of answered predictions with known outcomes.
 
-    ``baseline`` holds the model's training-time (holdout) figures: ``roc_auc``, ``recall``
-    and ``business_value_per_customer``.
+    ``baseline`` holds the model's training-time figures (``holdout_baseline``).
     """
     figures: dict[str, Any] = {"roc_auc": None, "recall": None, "value_per_customer": None}
     y = labelled[LABEL].to_numpy(dtype=int)
@@ -134,7 +144,13 @@ def live_performance(labelled: pd.DataFrame, threshold: float,
         baseline_roc_auc=float(baseline["roc_auc"]),
         baseline_recall=baseline.get("recall"),
         baseline_value_per_customer=baseline.get("business_value_per_customer"),
+        baseline_rows=_count(baseline.get("rows")),
+        baseline_positives=_count(baseline.get("positives")),
     )
+
+
+def _count(value: float | None) -> int | None:
+    return None if value is None else int(value)
 
 
 def decide(drift: DriftFigures, performance: PerformanceFigures | None,
@@ -209,7 +225,8 @@ def drift_findings(drift: DriftFigures, settings: MonitoringSettings) -> list[Fi
 def performance_findings(performance: PerformanceFigures | None,
                          settings: MonitoringSettings) -> list[Finding]:
     """Act when live ROC-AUC is more than ``max_roc_auc_drop`` below the training-time figure
-    and that drop is significant at ``alpha`` (one-sided, Hanley-McNeil standard error)."""
+    and that drop is significant at ``alpha`` (one-sided; Hanley-McNeil standard errors of
+    both figures, the holdout being a sample too)."""
     if performance is None:
         return []
     live = performance.roc_auc
@@ -221,6 +238,10 @@ def performance_findings(performance: PerformanceFigures | None,
     drop = baseline - live
     error = auc_standard_error(live, performance.positives,
                                performance.labelled_rows - performance.positives)
+    if performance.baseline_rows and performance.baseline_positives:
+        error = float(np.hypot(error, auc_standard_error(
+            baseline, performance.baseline_positives,
+            performance.baseline_rows - performance.baseline_positives)))
     p_value = float(norm.sf(drop / error)) if error > 0 else float(drop <= 0)
     figures = (f"live ROC-AUC {live:.3f} on {performance.labelled_rows} outcomes, "
                f"{drop:+.3f} below the training-time {baseline:.3f} (p = {p_value:.2g})")

@@ -3,8 +3,10 @@
 Each simulated day (``churnops.settings.SimulationSettings``) draws ``requests_per_day``
 customers of the future pool (``churnops.data.POOLS``: customers no model version ever
 trains on), with a random generator seeded by ``(seed, day)``: a given seed gives the same
-days, in any order. Each request is a new customer with a new id (its template's features
-and outcome): a customer a retrained version learned from never comes back.
+days, in any order. Each request is a new customer with a new id and its template's
+features; whether it churns is drawn from the simulated world's P(churn | features)
+(``simulation/world.py``), not copied from the template. A customer a retrained version
+learned from never comes back.
 From ``onset_day`` on, a scenario of the library (``simulation/scenarios.py``) changes who
 the customers are, what the service receives, or who churns, at the configured strength.
 
@@ -28,6 +30,7 @@ import pandas as pd
 from churnops import data, schema
 from churnops.settings import SimulationSettings
 from simulation.scenarios import SCENARIOS
+from simulation.world import churn_probability
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,7 @@ class TrafficSimulator:
         self.scenario = SCENARIOS[config.scenario]
         self.strength = self.scenario.default if config.strength is None else config.strength
         self._customers = customers[data.in_pools(customers, "future")].reset_index(drop=True)
-        self._churned = (self._customers[schema.TARGET] == schema.TARGET_POSITIVE).to_numpy()
+        self._churn_probability = churn_probability(customers, self._customers)
 
     def drifting(self, day: int) -> bool:
         return self.strength_on(day) > 0
@@ -72,7 +75,8 @@ class TrafficSimulator:
         frame = frame.rename(columns={schema.ID_COLUMN: schema.ENTITY_KEY}).reset_index(drop=True)
         frame[schema.ENTITY_KEY] = [f"{template}-s{self.config.seed}d{day}n{i}"
                                     for i, template in enumerate(frame[schema.ENTITY_KEY])]
-        churned = self.scenario.outcomes(frame, self._churned[rows].copy(), strength, rng)
+        churned = rng.random(len(rows)) < self._churn_probability[rows]
+        churned = self.scenario.outcomes(frame, churned, strength, rng)
         frame = self.scenario.inputs(frame, strength, rng)
         frame["churned"] = churned
         return DayTraffic(day, frame)

@@ -63,7 +63,8 @@ from churnops.monitoring import (  # noqa: E402
     MonitoringDecision,
     PerformanceFigures,
     decide,
-    live_performance,  # noqa: E402
+    holdout_baseline,
+    live_performance,
 )
 from churnops.settings import MonitoringSettings, RetrainingPolicy, SimulationSettings  # noqa: E402
 from ops.loop import load_config  # noqa: E402
@@ -118,8 +119,7 @@ def load_deployed(version: str | None) -> Deployed:
     reference = drift_reference(mirror)[FEATURES]
     return Deployed(
         version=version, model=model, threshold=evaluation.threshold,
-        baseline={"roc_auc": evaluation.roc_auc, "recall": evaluation.recall,
-                  "business_value_per_customer": evaluation.business_value_per_customer},
+        baseline=holdout_baseline(evaluation),
         reference=reference.assign(**{PREDICTION: model.predict_proba(reference)[:, 1]}),
         train_set=mirror.get_artifact("train_set").load())
 
@@ -147,8 +147,7 @@ def retrained(deployed: Deployed, customers: pd.DataFrame, seed: int,
     reference = deployed.reference[FEATURES]
     return Deployed(
         version=f"{deployed.version}-retrained", model=model, threshold=deployed.threshold,
-        baseline={"roc_auc": evaluation.roc_auc, "recall": evaluation.recall,
-                  "business_value_per_customer": evaluation.business_value_per_customer},
+        baseline=holdout_baseline(evaluation),
         reference=reference.assign(**{PREDICTION: model.predict_proba(reference)[:, 1]}),
         train_set=train)
 

@@ -13,7 +13,7 @@ from churnops import REGISTERED_MODEL_NAME, registry, schema
 from churnops.deployment_record import read_live
 from churnops.inference_log import PREDICTION
 from churnops.modeling.evaluation import Evaluation
-from churnops.monitoring import DeployedModel
+from churnops.monitoring import DeployedModel, holdout_baseline
 from stacks.access import drift_reference, mlflow_client, model_version_of
 
 logger = logging.getLogger(__name__)
@@ -45,8 +45,7 @@ def load_reference_data(model_version: str | None = None) -> tuple[
                 "(ZenML model version %s).", len(reference), version, mirror.name)
     deployed = DeployedModel(
         version=version, threshold=evaluation.threshold, zenml_model_version=mirror.name,
-        baseline={"roc_auc": evaluation.roc_auc, "recall": evaluation.recall,
-                  "business_value_per_customer": evaluation.business_value_per_customer})
+        baseline=holdout_baseline(evaluation))
     return reference, deployed
 
 

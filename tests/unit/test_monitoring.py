@@ -308,6 +308,20 @@ def test_a_performance_drop_acts_only_when_large_and_significant() -> None:
     assert not noisy.performance_degraded and noisy.severity == "warn"
 
 
+def test_the_holdout_figure_counts_as_a_sample_too() -> None:
+    # A drop significant against an exact baseline is not once the baseline is known to come
+    # from a holdout of 1,400 customers: its sampling error adds to the live figure's.
+    live = performance(0.84 - SETTINGS.max_roc_auc_drop - 0.01, rows=900, positives=240)
+    assert decide(drift(), live, [], SETTINGS).severity == "act"
+    sampled = live.model_copy(update={"baseline_rows": 1400, "baseline_positives": 370})
+    assert decide(drift(), sampled, [], SETTINGS).severity == "warn"
+    figures = live_performance(pd.DataFrame({"churned": [0, 1], "prediction": [0.2, 0.7],
+                                             "MonthlyCharges": [50.0, 80.0]}),
+                               0.5, {"roc_auc": 0.84, "rows": 1400, "positives": 370},
+                               BusinessSettings())
+    assert (figures.baseline_rows, figures.baseline_positives) == (1400, 370)
+
+
 def test_an_expected_drop_warns_before_the_outcomes() -> None:
     baseline = performance(0.84)
     low = EstimatedPerformance(rows=300, roc_auc=0.75, roc_auc_low=0.72, roc_auc_high=0.78,

@@ -6,7 +6,9 @@ Two tables, written with SQLAlchemy Core to SQLite (the default) or PostgreSQL:
   ``shadow = false``; a model that scored the same request only for comparison (the candidate
   in shadow mode, the champion on canary requests) adds a row with ``shadow = true``. The key
   is therefore ``(request_id, shadow)``. ``status`` is ``ok``, ``model_error`` (the model
-  server failed; no probability) or ``rejected`` (a shadow model's suite refused the row).
+  server failed; no probability), ``rejected`` (a shadow model's suite refused the row) or
+  ``invalid`` (the service refused the request with 422; ``error`` names each field as
+  ``field: problem``, ``;``-separated, so that monitoring sees broken inputs upstream).
 * ``feedback``: observed outcomes, one per answered prediction (a unique ``request_id``).
   An outcome sent without a ``request_id`` is about the customer's latest answered
   prediction; the service resolves it when it records the outcome (``latest_answered``).
@@ -58,6 +60,9 @@ LABEL = "churned"
 """The column holding the observed outcome (0/1) in labelled frames."""
 
 metadata = MetaData()
+
+INVALID = "invalid"
+"""``status`` of a request the service refused."""
 
 predictions = Table(
     "predictions",
@@ -152,6 +157,16 @@ class InferenceLogReader(database.Database):
             query = query.where(p.c.model_version == model_version)
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
+
+    def refused_between(self, start: datetime, end: datetime) -> list[str]:
+        """The errors of requests refused as invalid in ``[start, end)``, oldest first."""
+        p = predictions
+        query = (select(p.c.error)
+                 .where(p.c.shadow.is_(False), p.c.status == INVALID, p.c.ts >= start,
+                        p.c.ts < end)
+                 .order_by(p.c.ts))
+        with self.engine.connect() as connection:
+            return [row.error or "" for row in connection.execute(query)]
 
     def outcomes_between(self, start: datetime, end: datetime,
                          model_version: str | None = None,

@@ -58,6 +58,24 @@ class PerformanceFigures(BaseModel):
     baseline_positives: int | None = None
 
 
+class RefusedRequests(BaseModel):
+    """Requests of the window the service refused as invalid (422), by the field named."""
+
+    requests: int = Field(description="Answered and refused requests.")
+    refused: int = 0
+    fields: dict[str, int] = Field(default_factory=dict,
+                                   description="Refused requests naming each field.")
+
+    @classmethod
+    def of(cls, answered: int, errors: Sequence[str]) -> RefusedRequests:
+        """From the answered count and the refused rows' errors (``field: problem; ...``)."""
+        fields: dict[str, int] = {}
+        for error in errors:
+            for name in dict.fromkeys(part.split(":")[0].strip() for part in error.split(";")):
+                fields[name] = fields.get(name, 0) + 1
+        return cls(requests=answered + len(errors), refused=len(errors), fields=fields)
+
+
 Severity = Literal["act", "warn", "info"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warn", "act")
 
@@ -156,7 +174,8 @@ def _count(value: float | None) -> int | None:
 def decide(drift: DriftFigures, performance: PerformanceFigures | None,
            failed_expectations: Sequence[str], settings: MonitoringSettings,
            model_version: str | None = None,
-           estimated: EstimatedPerformance | None = None) -> MonitoringDecision:
+           estimated: EstimatedPerformance | None = None,
+           refused: RefusedRequests | None = None) -> MonitoringDecision:
     """Turn the window's figures into findings, and the findings into an action.
 
     Shifted inputs (several features, or the model's predictions) and a significant drop of
@@ -171,10 +190,12 @@ def decide(drift: DriftFigures, performance: PerformanceFigures | None,
             severity="act", kind="data_quality", subjects=list(failed_expectations),
             message="production inputs fail the model's suite: "
                     + "; ".join(failed_expectations)))
+    findings += refused_findings(refused, settings)
+    broken = any(f.severity == "act" and f.kind == "data_quality" for f in findings)
     drift_detected = any(f.severity == "act" and f.kind in ("input_drift", "prediction_drift")
                          for f in findings)
     degraded = any(f.severity == "act" and f.kind == "performance" for f in findings)
-    action: Action = ("investigate" if failed_expectations
+    action: Action = ("investigate" if broken
                       else "retrain" if drift_detected or degraded else "none")
     return MonitoringDecision(
         model_version=model_version, drift_detected=drift_detected,
@@ -251,6 +272,22 @@ def performance_findings(performance: PerformanceFigures | None,
                         message=f"performance degraded: {figures}")]
     return [Finding(severity="info", kind="performance", subjects=["roc_auc"],
                     message=figures)]
+
+
+def refused_findings(refused: RefusedRequests | None,
+                     settings: MonitoringSettings) -> list[Finding]:
+    """Warn on any request refused as invalid, naming the fields; act (investigate) when
+    they are more than ``max_refused_share`` of the window's requests."""
+    if refused is None or not refused.refused:
+        return []
+    share = refused.refused / refused.requests
+    named = ", ".join(f"{name} in {count}" for name, count in
+                      sorted(refused.fields.items(), key=lambda item: -item[1]))
+    return [Finding(
+        severity="act" if share > settings.max_refused_share else "warn",
+        kind="data_quality", subjects=sorted(refused.fields),
+        message=f"requests refused as invalid: {refused.refused} of {refused.requests} "
+                f"({share:.1%}); {named}")]
 
 
 def estimate_findings(estimated: EstimatedPerformance | None,

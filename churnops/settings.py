@@ -145,6 +145,9 @@ class MonitoringSettings(_Settings):
     max_roc_auc_drop: float = Field(
         0.05, ge=0, description="Live ROC-AUC this far below the training-time figure "
         "means degraded performance.")
+    max_refused_share: float = Field(
+        0.01, ge=0, le=1, description="Requests the service refused as invalid: any is a "
+        "warning; more than this share of the window's requests calls for an investigation.")
     business: BusinessSettings = BusinessSettings()
     challenger: ChallengerJudgement = ChallengerJudgement()
     alert_webhook: str | None = Field(
@@ -176,7 +179,8 @@ class MonitoringWindow(_Settings):
 # The closed loop and its simulated production --------------------------------------------------
 
 Scenario = Literal["none", "data_drift", "price_change", "acquisition", "segment_price",
-                   "gradual", "unit_change", "constant_default", "concept_drift", "mixed"]
+                   "gradual", "unit_change", "constant_default", "missing_values",
+                   "concept_drift", "mixed"]
 SCENARIOS: tuple[str, ...] = Scenario.__args__
 """The scenario library (``simulation/scenarios.py`` defines each)."""
 

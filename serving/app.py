@@ -293,6 +293,8 @@ def _add_error_handlers(app: FastAPI) -> None:
         if any(problem.get("type") == "json_invalid" for problem in error.errors()):
             request.state.error_kind = "unparsable_body"
             return JSONResponse({"detail": "The body is not valid JSON."}, status_code=400)
+        if getattr(request.scope.get("route"), "path", None) in PREDICTION_PATHS:
+            _log_refused(request.app.state.services, error)
         return await request_validation_exception_handler(request, error)
 
     app.add_exception_handler(UnknownCustomerError, handler(404, "unknown_customer"))
@@ -300,6 +302,40 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(ServiceUnavailableError, handler(503, "unavailable"))
     app.add_exception_handler(InvalidFeaturesError, invalid_features)
+
+
+PREDICTION_PATHS = ("/predict", "/predict/batch")
+
+
+def _log_refused(svc: Services, error: RequestValidationError) -> None:
+    """Log each prediction request the body's validation refused, with its problems (in a
+    batch, the items named; a problem with the batch itself is no item's)."""
+    body = error.body if isinstance(error.body, dict) else {}
+    batched = isinstance(body.get("requests"), list)
+    items = body["requests"] if batched else [body]
+    problems: dict[int, list[str]] = {}
+    for problem in error.errors():
+        loc = list(problem["loc"][1:])  # after "body"
+        index = 0
+        if batched:
+            if len(loc) < 2 or not isinstance(loc[1], int):
+                continue
+            index, loc = loc[1], loc[2:]
+        missing = problem.get("type") == "missing" or problem.get("input", "") is None
+        problems.setdefault(index, []).append(
+            f"{loc[-1] if loc else 'body'}: {'missing' if missing else problem['msg']}")
+    if not problems:
+        return
+    active = svc.deployment.current()
+    svc.predictor.refuse(active.primary.model.version if active else None, [
+        (_text(item.get("customer_id")),
+         item.get("features") if isinstance(item.get("features"), dict) else None, found)
+        for index, found in problems.items()
+        for item in [items[index] if isinstance(items[index], dict) else {}]])
+
+
+def _text(value: Any) -> str | None:
+    return value[:64] if isinstance(value, str) else None
 
 
 def _violation_details(error: InvalidFeaturesError, batch: bool) -> list[dict[str, Any]]:

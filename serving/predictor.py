@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from churnops.inference_log import PredictionRecord
+from churnops.inference_log import INVALID, PredictionRecord
 from serving.expectations import Violation
 from serving.feature_source import OnlineFeatureSource
 from serving.inference_log import InferenceLog
 from serving.metrics import Metrics
 from serving.model_client import ModelClient, ModelServerError
 from serving.routing import DeploymentWatcher, Route, Router, SlotModel
+
+logger = logging.getLogger(__name__)
 
 
 class ServiceUnavailableError(Exception):
@@ -87,7 +90,12 @@ class Predictor:
         if active is None:
             raise ServiceUnavailableError(f"no model is deployed: {self.deployment.problem}")
         items = self._resolve(active, requests)
-        _validate(items)
+        if failures := _violations(items):
+            self.refuse(active.primary.model.version, [
+                (items[i].customer_id, items[i].features,
+                 [f"{v.column or 'row'}: expected {v.rule}" for j, _, v in failures if j == i])
+                for i in dict.fromkeys(i for i, _, _ in failures)])
+            raise InvalidFeaturesError(failures)
         scores = await self._score(items)
         records, answers, failure = self._outcomes(active, items, scores)
         try:
@@ -99,6 +107,24 @@ class Predictor:
         for answer in answers:
             self.metrics.probability.labels(answer.variant).observe(answer.churn_probability)
         return answers
+
+    def refuse(self, model_version: str | None,
+               refused: Sequence[tuple[str | None, dict[str, Any] | None, list[str]]]) -> None:
+        """Log requests refused as invalid, ``(customer_id, features, problems)`` each with
+        its problems as ``field: problem``: monitoring counts them. The request is refused
+        (422) whether or not the log takes them."""
+        records = [
+            PredictionRecord(
+                request_id=uuid.uuid4().hex, customer_id=customer_id, features=features,
+                model_version=model_version or "-", variant="none", probability=None,
+                decision=None, latency_ms=0.0, status=INVALID, error="; ".join(problems))
+            for customer_id, features, problems in refused
+        ]
+        try:
+            self.log.record_predictions(records)
+        except Exception as error:
+            logger.error("inference log unavailable: %d refused requests not logged: %s",
+                         len(records), error)
 
     def _resolve(self, active: Router,
                  requests: Sequence[tuple[str | None, dict[str, Any] | None]]) -> list[Item]:
@@ -193,14 +219,12 @@ class Predictor:
         return record
 
 
-def _validate(items: list[Item]) -> None:
-    failures = [
+def _violations(items: list[Item]) -> list[tuple[int, bool, Violation]]:
+    return [
         (index, item.from_store, violation)
         for index, item in enumerate(items)
         for violation in item.route.answer.suite.violations(item.features)
     ]
-    if failures:
-        raise InvalidFeaturesError(failures)
 
 
 def _record(item: Item, model: SlotModel, scores: Scores, index: int,

@@ -81,6 +81,8 @@ class Scenario:
         elif self.name == "constant_default":
             defaulted = rng.random(len(frame)) < strength
             frame.loc[defaulted, "PaymentMethod"] = "Mailed check"
+        elif self.name == "missing_values":
+            frame.loc[rng.random(len(frame)) < strength, "TotalCharges"] = np.nan
         return frame
 
     def outcomes(self, frame: pd.DataFrame, churned: np.ndarray, strength: float,
@@ -144,6 +146,10 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("constant_default", "data_quality", "a broken join fills the payment method "
              "with a default (Mailed check) for a share of requests", "share of requests",
              0.2, (0.02, 0.04, 0.06, 0.1, 0.15, 0.2), touches=("PaymentMethod",)),
+    Scenario("missing_values", "data_quality", "a burst of missing values: an upstream "
+             "export drops the total charges of a share of requests, which the service "
+             "refuses (422)", "share of requests", 0.01, (0.002, 0.005, 0.01, 0.02, 0.05),
+             touches=("TotalCharges",)),
     Scenario("concept_drift", "concept", "the inputs keep their distribution; long-tenure "
              f"customers with high bills (tenure >= {LONG_TENURE_MONTHS}, monthly charges >= "
              f"{HIGH_BILL_USD:g}) churn with this probability, whatever they did before",

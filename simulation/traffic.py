@@ -41,11 +41,22 @@ class DayTraffic:
     requests: pd.DataFrame
 
     def payloads(self) -> list[dict[str, Any]]:
-        """``/predict`` bodies: the customer and its full features."""
-        features = self.requests[list(schema.FEATURE_NAMES)].to_dict("records")
+        """``/predict`` bodies: the customer and its full features (a missing one as null)."""
+        features = self.requests[list(schema.FEATURE_NAMES)].astype(object)
+        features = features.where(features.notna(), None).to_dict("records")
         return [{"customer_id": customer_id, "features": row}
                 for customer_id, row in zip(self.requests[schema.ENTITY_KEY], features,
                                             strict=True)]
+
+    def complete(self) -> np.ndarray:
+        """Which requests have every feature: the service refuses the others."""
+        return self.requests[list(schema.FEATURE_NAMES)].notna().all(axis=1).to_numpy()
+
+    def refusals(self) -> list[str]:
+        """What the service says of each incomplete request (``field: missing; ...``)."""
+        missing = self.requests.loc[~self.complete(), list(schema.FEATURE_NAMES)].isna()
+        return ["; ".join(f"{name}: missing" for name in missing.columns[row])
+                for row in missing.to_numpy()]
 
 
 class TrafficSimulator:
@@ -96,8 +107,8 @@ class Outcome:
 
 
 class Driver(Protocol):
-    def predict(self, traffic: DayTraffic) -> list[str]:
-        """Score the day's requests; the request ids, in order."""
+    def predict(self, traffic: DayTraffic) -> list[str | None]:
+        """Score the day's requests; the request ids, in order (None: refused as invalid)."""
 
     def feedback(self, outcomes: Sequence[Outcome]) -> None:
         """Deliver outcomes."""
@@ -108,7 +119,8 @@ class ServiceDriver:
 
     A batch the service refuses with 503 (its model server failed or timed out; the
     service logged the attempt) is sent again, up to ``retries`` times, like a client
-    would; ``failed_batches`` counts those refusals.
+    would; ``failed_batches`` counts those refusals. A batch refused with 422 is sent again
+    without the requests it names, which ``refused`` counts.
     """
 
     def __init__(self, base_url: str, api_key: str | None = None, batch_size: int = 100,
@@ -120,24 +132,38 @@ class ServiceDriver:
         self.batch_size = batch_size
         self.retries = retries
         self.failed_batches = 0
+        self.refused = 0
 
-    def predict(self, traffic: DayTraffic) -> list[str]:
+    def predict(self, traffic: DayTraffic) -> list[str | None]:
         payloads = traffic.payloads()
-        request_ids: list[str] = []
+        request_ids: list[str | None] = []
         for start in range(0, len(payloads), self.batch_size):
-            batch = payloads[start:start + self.batch_size]
-            request_ids += [answer["request_id"] for answer in self._score(batch)]
+            request_ids += self._score(payloads[start:start + self.batch_size])
         return request_ids
 
-    def _score(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _score(self, batch: list[dict[str, Any]]) -> list[str | None]:
+        """The batch's request ids, None for the requests the service refused as invalid."""
         for attempt in range(self.retries + 1):
             response = self._http.post("/predict/batch", json={"requests": batch})
+            if response.status_code == 422:
+                return self._without_invalid(batch, response.json()["detail"])
             if response.status_code != 503 or attempt == self.retries:
                 break
             self.failed_batches += 1
             time.sleep(0.5 * 2**attempt)
         response.raise_for_status()
-        return response.json()
+        return [answer["request_id"] for answer in response.json()]
+
+    def _without_invalid(self, batch: list[dict[str, Any]], detail: list[dict[str, Any]]
+                         ) -> list[str | None]:
+        invalid = {problem["loc"][2] for problem in detail if problem["loc"][1:2] == ["requests"]
+                   and isinstance(problem["loc"][2], int)}
+        if not invalid:
+            raise ValueError(f"the service refused a batch: {detail}")
+        self.refused += len(invalid)
+        kept = [i for i in range(len(batch)) if i not in invalid]
+        answers = iter(self._score([batch[i] for i in kept]) if kept else [])
+        return [None if i in invalid else next(answers) for i in range(len(batch))]
 
     def feedback(self, outcomes: Sequence[Outcome]) -> None:
         items = [{"customer_id": o.customer_id, "churned": o.churned,
@@ -154,7 +180,8 @@ class LogDriver:
     """Writes what the service would log, without HTTP: for long benchmark runs.
 
     ``score`` maps a feature frame to p(churn) with the same model the service would call.
-    Rows match the service's (status ``ok``, the primary slot); only latency is zero.
+    Rows match the service's (answers ``ok`` in the primary slot, incomplete requests
+    ``invalid``); only latency is zero.
     """
 
     def __init__(self, log: Any, score: Callable[[pd.DataFrame], np.ndarray],
@@ -164,24 +191,25 @@ class LogDriver:
         self.model_version = model_version
         self.threshold = threshold
 
-    def predict(self, traffic: DayTraffic) -> list[str]:
-        from churnops.inference_log import PredictionRecord
+    def predict(self, traffic: DayTraffic) -> list[str | None]:
+        from churnops.inference_log import INVALID, PredictionRecord
 
+        complete = traffic.complete()
         frame = traffic.requests
-        probabilities = self.score(frame[list(schema.FEATURE_NAMES)])
-        features = frame[list(schema.FEATURE_NAMES)].to_dict("records")
-        records = [
-            PredictionRecord(
-                request_id=uuid.uuid4().hex, customer_id=customer_id, features=row,
-                model_version=self.model_version, variant="primary",
-                probability=float(p), decision=bool(p >= self.threshold), latency_ms=0.0,
-                status="ok",
-            )
-            for customer_id, row, p in zip(frame[schema.ENTITY_KEY], features, probabilities,
-                                           strict=True)
-        ]
+        probabilities = iter(self.score(frame.loc[complete, list(schema.FEATURE_NAMES)]))
+        refusals = iter(traffic.refusals())
+        records = []
+        for customer_id, row, valid in zip(frame[schema.ENTITY_KEY], traffic.payloads(),
+                                           complete, strict=True):
+            p = next(probabilities) if valid else None
+            records.append(PredictionRecord(
+                request_id=uuid.uuid4().hex, customer_id=customer_id, features=row["features"],
+                model_version=self.model_version, variant="primary" if valid else "none",
+                probability=None if p is None else float(p),
+                decision=None if p is None else bool(p >= self.threshold), latency_ms=0.0,
+                status="ok" if valid else INVALID, error=None if valid else next(refusals)))
         self.log.record_predictions(records)
-        return [record.request_id for record in records]
+        return [r.request_id if r.status == "ok" else None for r in records]
 
     def feedback(self, outcomes: Sequence[Outcome]) -> None:
         from serving.inference_log import Feedback
@@ -207,7 +235,8 @@ class Simulation:
         for customer_id, request_id, churned in zip(
                 traffic.requests[schema.ENTITY_KEY], request_ids, traffic.requests["churned"],
                 strict=True):
-            self._pending[due].append(Outcome(customer_id, request_id, bool(churned), due))
+            if request_id is not None:  # a refused request has no outcome to report
+                self._pending[due].append(Outcome(customer_id, request_id, bool(churned), due))
         outcomes = self._pending.pop(day, [])
         self.driver.feedback(outcomes)
         return len(request_ids), len(outcomes)

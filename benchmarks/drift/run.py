@@ -62,6 +62,7 @@ from churnops.modeling.evaluation import evaluate  # noqa: E402
 from churnops.monitoring import (  # noqa: E402
     MonitoringDecision,
     PerformanceFigures,
+    RefusedRequests,
     decide,
     holdout_baseline,
     live_performance,
@@ -163,9 +164,11 @@ class Day:
     drift: DriftFigures
     performance: PerformanceFigures | None
     failed: list[str] = field(default_factory=list)
+    refused: RefusedRequests | None = None
 
     def decision(self, settings: MonitoringSettings) -> MonitoringDecision:
-        return decide(self.drift, self.performance, self.failed, settings)
+        return decide(self.drift, self.performance, self.failed, settings,
+                      refused=self.refused)
 
 
 def monitor(deployed: Deployed, customers: pd.DataFrame, config: SimulationSettings,
@@ -178,7 +181,11 @@ def monitor(deployed: Deployed, customers: pd.DataFrame, config: SimulationSetti
     suite = _feature_suite() if validate_inputs else None
     results = []
     for day in range(1, max(days) + 1):
-        requests = simulator.day(day).requests
+        traffic = simulator.day(day)
+        # The service refuses requests with a missing feature; they are counted, not scored.
+        complete = traffic.complete()
+        requests = traffic.requests[complete]
+        refused = RefusedRequests.of(len(requests), traffic.refusals())
         current = requests[FEATURES].assign(**{PREDICTION: deployed.score(requests)})
         received[day + config.label_delay_days].append(
             current.assign(**{LABEL: requests["churned"].astype(int)}))
@@ -197,7 +204,7 @@ def monitor(deployed: Deployed, customers: pd.DataFrame, config: SimulationSetti
             failed = [o.message for o in validate(current[FEATURES], suite).failures]
         results.append(Day(config.seed, day, simulator.drifting(day),
                            shift_figures(deployed.reference, current, PREDICTION),
-                           performance, failed))
+                           performance, failed, refused))
     return results
 
 
@@ -293,7 +300,8 @@ def flagged(day: Day, scenario: Scenario, settings: MonitoringSettings) -> bool:
     decision = day.decision(settings)
     if decision.severity == "act":
         return True
-    named = set(decision.moved_features) & set(scenario.touches)
+    named = {name for finding in decision.findings if finding.severity == "warn"
+             for name in finding.subjects} & set(scenario.touches)
     return bool(named) and 0 < len(scenario.touches) <= 2
 
 

@@ -23,7 +23,8 @@ predictions alone:
 Days come from the simulator (simulation/traffic.py, new customers from the future pool) on
 held-out seeds 1000, 1001, ...: every scenario of simulation/scenarios.py at its default,
 from day 4, and each covariate and data-quality scenario at a strong strength (`STRONG`).
-The realised ROC-AUC is the day's own, on the same rows. The warn rule is the monitoring's
+Requests with a missing feature are dropped, as the service refuses them. The realised
+ROC-AUC is the day's own, on the same rows. The warn rule is the monitoring's
 (`churnops.monitoring.estimate_findings`: the interval's high below the training-time ROC-AUC
 minus `max_roc_auc_drop`); outcomes act through `live_performance` and
 `performance_findings` on the outcomes received in the label window, `label_delay_days` late.
@@ -64,7 +65,7 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from benchmarks.drift.run import HELD_OUT_FIRST_SEED, ONSET_DAY, Bench, load_bench  # noqa: E402
-from churnops import data  # noqa: E402
+from churnops import data, schema  # noqa: E402
 from churnops.estimation import Z_95, EstimatedPerformance, Estimator  # noqa: E402
 from churnops.inference_log import LABEL, PREDICTION  # noqa: E402
 from churnops.monitoring import (  # noqa: E402
@@ -148,7 +149,8 @@ def simulate(bench: Bench, estimator: Estimator, setting: Setting, seed: int, da
     scores: list[np.ndarray] = []
     first_day = max(1, ONSET_DAY - bench.label_window - config.label_delay_days + 1)
     for day in range(first_day, ONSET_DAY + days):
-        requests = simulator.day(day).requests
+        # The service refuses a request with a missing feature: it is never scored.
+        requests = simulator.day(day).requests.dropna(subset=list(schema.FEATURE_NAMES))
         score = deployed.score(requests)
         churned = requests["churned"].to_numpy(dtype=int)
         received[day + config.label_delay_days].append(requests[["MonthlyCharges"]].assign(

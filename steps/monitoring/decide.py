@@ -14,6 +14,7 @@ from churnops.monitoring import (
     DeployedModel,
     MonitoringDecision,
     PerformanceFigures,
+    RefusedRequests,
     alert,
     decide,
     scalar_figures,
@@ -27,13 +28,15 @@ logger = logging.getLogger(__name__)
 @step(enable_cache=False)
 def decide_on_action(drift_figures: DriftFigures, performance_figures: PerformanceFigures,
                      estimated_performance: EstimatedPerformance,
-                     production_validation: ValidationReport, deployed_model: DeployedModel,
+                     production_validation: ValidationReport,
+                     refused_requests: RefusedRequests, deployed_model: DeployedModel,
                      settings: MonitoringSettings
                      ) -> Annotated[MonitoringDecision, "monitoring_decision"]:
     """Retrain, investigate or nothing, with the findings and the figures behind them."""
     failed = [outcome.message for outcome in production_validation.failures]
     decision = decide(drift_figures, performance_figures, failed, settings,
-                      model_version=deployed_model.version, estimated=estimated_performance)
+                      model_version=deployed_model.version, estimated=estimated_performance,
+                      refused=refused_requests)
     figures = scalar_figures(decision)
     log_metadata({"figures": figures, "recommended_action": decision.recommended_action,
                   "severity": decision.severity, "findings": decision.reasons},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -130,7 +131,13 @@ def test_bad_payloads_are_refused_naming_field_and_rule(
     assert response.status_code == 422
     errors = response.json()["detail"]
     assert any(e["loc"] == loc and e["type"] == error_type and e["msg"] for e in errors), errors
-    assert _log_rows(service) == []
+    # Refused, not answered: one row says so, for monitoring to count, with no probability.
+    [row] = _log_rows(service)
+    assert (row["status"], row["probability"], row["shadow"]) == ("invalid", None, False)
+    field = loc[-1] if len(loc) > 1 else "body"
+    assert row["error"].startswith(f"{field}: "), row["error"]
+    if error_type == "missing" or body.get("features", {}).get(field, "") is None:
+        assert row["error"] == f"{field}: missing"
 
 
 def test_batch(service: RunningService) -> None:
@@ -145,6 +152,10 @@ def test_batch(service: RunningService) -> None:
     assert too_many.json()["detail"][0]["type"] == "too_long"
     assert bad_item.status_code == 422
     assert bad_item.json()["detail"][0]["loc"] == ["body", "requests", 1, "features", "tenure"]
+    # Only the invalid item is logged as refused; the batch's size is no item's problem.
+    [refused] = _log_rows(service, "status = 'invalid'")
+    assert json.loads(refused["features"])["tenure"] == -3
+    assert refused["error"].startswith("tenure: ")
 
 
 def test_unknown_customer_is_404(service: RunningService) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
@@ -14,7 +15,13 @@ from sklearn.metrics import recall_score, roc_auc_score
 from churnops import data, schema
 from churnops.drift import DriftFigures, Shift, column_shift, contingency_p, shift_figures
 from churnops.estimation import EstimatedPerformance
-from churnops.monitoring import PerformanceFigures, alert, decide, live_performance
+from churnops.monitoring import (
+    PerformanceFigures,
+    RefusedRequests,
+    alert,
+    decide,
+    live_performance,
+)
 from churnops.settings import SCENARIOS as SETTINGS_SCENARIOS
 from churnops.settings import (
     BusinessSettings,
@@ -22,8 +29,9 @@ from churnops.settings import (
     MonitoringWindow,
     SimulationSettings,
 )
+from serving.inference_log import InferenceLog
 from simulation.scenarios import SCENARIOS, price_rise_segment
-from simulation.traffic import Simulation, TrafficSimulator
+from simulation.traffic import LogDriver, Simulation, TrafficSimulator
 from steps.monitoring.drift import column_mapping, drift_metrics
 
 SETTINGS = MonitoringSettings()
@@ -143,6 +151,44 @@ def test_outcomes_arrive_after_the_delay(clean_customers) -> None:
     counts = [simulation.run_day(day) for day in (1, 2, 3, 4)]
     assert counts == [(5, 0), (5, 0), (5, 5), (5, 5)]
     assert {request_id.split("-")[0] for _, request_id in recorder.delivered} == {"d1", "d2"}
+
+
+def test_outcomes_are_drawn_from_the_world_not_copied(clean_customers) -> None:
+    day = simulator(clean_customers, requests_per_day=5000).day(1).requests
+    templates = day[schema.ENTITY_KEY].str.rsplit("-", n=1).str[0]
+    copies = day.groupby(templates)["churned"].agg(["mean", "size"])
+    copies = copies[copies["size"] >= 5]
+    # Copies of one customer share features, not their outcome.
+    assert ((copies["mean"] > 0) & (copies["mean"] < 1)).mean() > 0.3
+    assert abs(day["churned"].mean() - data.label(clean_customers).mean()) < 0.03
+
+
+def test_a_burst_of_missing_values_is_refused_logged_and_flagged(clean_customers,
+                                                                 tmp_path) -> None:
+    traffic = simulator(clean_customers, "missing_values", strength=0.1,
+                        requests_per_day=1000).day(5)
+    complete = traffic.complete()
+    assert 0.07 < (~complete).mean() < 0.13
+    assert set(traffic.refusals()) == {"TotalCharges: missing"}
+    assert all(p["features"]["TotalCharges"] is None
+               for p, ok in zip(traffic.payloads(), complete, strict=True) if not ok)
+    log = InferenceLog(f"sqlite:///{tmp_path / 'log.db'}")
+    ids = LogDriver(log, lambda frame: np.full(len(frame), 0.3), "1", 0.5).predict(traffic)
+    assert [i is None for i in ids] == list(~complete)
+    since, until = datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC) + timedelta(hours=1)
+    refused = RefusedRequests.of(len(log.answered_between(since, until)),
+                                 log.refused_between(since, until))
+    log.close()
+    assert (refused.requests, refused.refused) == (1000, (~complete).sum())
+    assert refused.fields == {"TotalCharges": refused.refused}
+    decision = decide(drift(), None, [], SETTINGS, refused=refused)
+    assert decision.severity == "act" and decision.recommended_action == "investigate"
+    assert decision.reasons[0].startswith(
+        f"act: requests refused as invalid: {refused.refused} of 1000")
+    one = RefusedRequests(requests=300, refused=1, fields={"TotalCharges": 1})
+    warned = decide(drift(), None, [], SETTINGS, refused=one)
+    assert warned.severity == "warn" and warned.recommended_action == "none"
+    assert warned.findings[-1].subjects == ["TotalCharges"]
 
 
 def test_bad_simulation_configs_are_refused() -> None:
@@ -349,8 +395,6 @@ def test_failing_inputs_call_for_an_investigation_first() -> None:
 
 
 def test_window_counts_back_from_its_end() -> None:
-    from datetime import UTC, datetime, timedelta
-
     end = datetime(2026, 1, 10, tzinfo=UTC)
     start, stop, labels_start = MonitoringWindow(hours=24, label_hours=72).resolve(now=end)
     assert (stop - start, stop - labels_start) == (timedelta(hours=24), timedelta(hours=72))

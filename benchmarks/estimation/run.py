@@ -164,6 +164,7 @@ def simulate(bench: Bench, estimator: Estimator, setting: Setting, seed: int, da
         performance = live_performance(labelled, deployed.threshold, deployed.baseline,
                                        monitoring.business)
         estimate = estimator.estimate(score)
+        on_window = estimator.estimate(labelled[PREDICTION].to_numpy(dtype=float))
         rows.append({
             "setting": setting.key, "scenario": setting.scenario, "strength": setting.strength,
             "default": setting.default, "seed": seed, "day": day,
@@ -174,6 +175,7 @@ def simulate(bench: Bench, estimator: Estimator, setting: Setting, seed: int, da
             "churnops_high": estimate.roc_auc_high,
             "churnops_warns": warns(estimate, baseline, monitoring),
             "labelled_rows": performance.labelled_rows,
+            "window_churnops": on_window.roc_auc, "window_realised": performance.roc_auc,
             "outcomes_act": any(f.severity == "act"
                                 for f in performance_findings(performance, monitoring)),
         })
@@ -285,6 +287,7 @@ def summarise(days: pd.DataFrame, settings: Sequence[Setting], baseline: float,
             "churnops_abs_error": churnops_error.median(),
             "nannyml_abs_error": nannyml_error.median(),
             "churnops_vs_nannyml": (day["churnops"] - day["nannyml"]).abs().median(),
+            "window_abs_error": (day["window_churnops"] - day["window_realised"]).abs().median(),
             "churnops_coverage": _inside(day, "churnops").mean(),
             "nannyml_coverage": _inside(day, "nannyml").mean(),
             "churnops_warn_days": day["churnops_warns"].mean(),
@@ -321,12 +324,14 @@ def print_errors(summary: pd.DataFrame, seeds: int, days: int) -> None:
           f"same rows, over {seeds} seeds x {days} days from the onset (* the scenario's "
           "default). Ratio: churnops error / NannyML error. Coverage: days whose realised "
           "ROC-AUC is inside the 95 % interval (NannyML: its own sampling error, same width). "
-          "Warn: days the churnops estimate warns.")
+          "Warn: days the churnops estimate warns. Window: the monitoring's own daily "
+          "comparison, the churnops estimate against the realised ROC-AUC on the outcomes "
+          "received in the label window.")
     print(f"  {'':<26} {'median ROC-AUC':^26}  {'median |estimate - realised|':^38}"
-          f"  {'coverage':^17}")
+          f"  {'coverage':^17}       {'window':>6}")
     print(f"  {'scenario':<17} {'strength':>8} {'realised':>8} {'churnops':>8} {'NannyML':>8}"
           f"  {'churnops':>8} {'NannyML':>8} {'ratio':>6} {'churnops-NannyML':>16}"
-          f"  {'churnops':>8} {'NannyML':>8} {'warn':>5}")
+          f"  {'churnops':>8} {'NannyML':>8} {'warn':>5} {'|error|':>7}")
     for strong in (False, True):
         for row in summary[summary["default"] != strong].itertuples():
             mark = "*" if row.default else " "
@@ -335,7 +340,8 @@ def print_errors(summary: pd.DataFrame, seeds: int, days: int) -> None:
                   f" {row.churnops:>8.3f} {_f(row.nannyml)}  {row.churnops_abs_error:>8.3f}"
                   f" {_f(row.nannyml_abs_error)} {_ratio(row):>6}"
                   f" {_f(row.churnops_vs_nannyml, 16)}  {row.churnops_coverage:>8.0%}"
-                  f" {_f(row.nannyml_coverage, 8, '.0%')} {row.churnops_warn_days:>5.0%}{note}")
+                  f" {_f(row.nannyml_coverage, 8, '.0%')} {row.churnops_warn_days:>5.0%}"
+                  f" {_f(row.window_abs_error, 7)}{note}")
         if not strong:
             print("  strong strengths:")
 

@@ -33,6 +33,7 @@ from churnops.monitoring import MonitoringDecision
 from churnops.settings import LoopSettings, SimulationSettings, merge, run_config
 from ops.processes import free_port, server_process
 from ops.timeline import TimelineRow
+from simulation.scenarios import SCENARIOS
 from simulation.traffic import ServiceDriver, Simulation, TrafficSimulator
 
 CONFIG = paths.CONFIG_DIR / "continuous.yaml"
@@ -163,8 +164,9 @@ def simulate(client: Any, days: int, scenario: str, seed: int,
         return Turn(decision=pipelines.output(result, "decide_on_action", "monitoring_decision"),
                     actions=pipelines.output(result, "finish_run", "actions"))
 
-    echo(f"Closed loop: {days} days, scenario {scenario} (strength "
-         f"{config.strength if config.strength is not None else 'default'}), seed {seed}, "
+    shown = (f"{config.strength:g}" if config.strength is not None
+             else f"{SCENARIOS[scenario].default:g}, the default")
+    echo(f"Closed loop: {days} days, scenario {scenario} (strength {shown}), seed {seed}, "
          f"{config.requests_per_day} requests a day, drift from day {config.onset_day}, "
          f"outcomes after {config.label_delay_days} days; each day one continuous-training "
          "run. (* = drifting)")

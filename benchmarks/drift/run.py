@@ -1,7 +1,8 @@
 """Drift monitoring on seeds nothing was tuned on: false alarms, and power per scenario.
 
     python benchmarks/drift/run.py [--tuning-seeds 50] [--seeds 100] [--curve-seeds 40]
-        [--days 30] [--sections alarms,power] [--model-version N] [--out DIR]
+        [--days 30] [--sections alarms,power] [--scenarios a,b] [--model-version N]
+        [--out DIR]
 
 Needs a champion (`python run.py pipeline training` first). It reads, and never changes,
 churn-model@champion (or `--model-version`), its drift reference (the reference pool, as
@@ -23,7 +24,13 @@ window, and `decide`. Two sets of seeds never meet:
 2. power: each scenario of simulation/scenarios.py over its strength grid, drift from day 4;
    flagged when an act finding (or, for a scenario that moves one or two features, a
    warning naming one of them) comes on the onset day or the next. `gradual` reports the
-   days until the first flag; `concept_drift` the days until live performance acts.
+   days until the first flag; `concept_drift` the days until live performance acts, and the
+   share acting within two runs of the onset day's outcomes (they come `label_delay_days`
+   late: nothing can see a concept drift before).
+
+The baseline, on the same days and reference: the previous release's rule (`previous_rule`:
+Evidently's default tests, act when 40 % of the features drift, p(churn) at p < 0.001, or any
+ROC-AUC drop over the limit). Its alarms and power are printed beside (`previous`).
 
 It prints the tables with Wilson 95 % intervals and writes results.csv and power.png under
 --out.
@@ -165,6 +172,8 @@ class Day:
     performance: PerformanceFigures | None
     failed: list[str] = field(default_factory=list)
     refused: RefusedRequests | None = None
+    previous_acts: bool = False
+    """The baseline's verdict (``previous_rule``)."""
 
     def decision(self, settings: MonitoringSettings) -> MonitoringDecision:
         return decide(self.drift, self.performance, self.failed, settings,
@@ -204,8 +213,45 @@ def monitor(deployed: Deployed, customers: pd.DataFrame, config: SimulationSetti
             failed = [o.message for o in validate(current[FEATURES], suite).failures]
         results.append(Day(config.seed, day, simulator.drifting(day),
                            shift_figures(deployed.reference, current, PREDICTION),
-                           performance, failed, refused))
+                           performance, failed, refused,
+                           previous_rule(deployed.reference, current, performance, monitoring)))
     return results
+
+
+# The baseline: the previous release's rule ------------------------------------------------------
+
+PREVIOUS_STATTEST_P, PREVIOUS_DRIFT_SHARE, PREVIOUS_PREDICTION_P = 0.005, 0.4, 0.001
+"""configs/monitoring.yaml before this release (git show 0a14277:configs/monitoring.yaml)."""
+CONTINUOUS = ("tenure", "MonthlyCharges", "TotalCharges")
+
+
+def previous_rule(reference: pd.DataFrame, current: pd.DataFrame,
+                  performance: PerformanceFigures | None, settings: MonitoringSettings) -> bool:
+    """The decision of the release before this one, the baseline: Evidently's default tests
+    per feature at p < 0.005 (KS; for the others, chi-square of the current counts against
+    the reference's shares, taken as exact), act when 40 % of the 19 features drift or p(churn)
+    shifts at p < 0.001 (KS), or when live ROC-AUC is more than ``max_roc_auc_drop`` below the
+    holdout figure on ``min_labels`` outcomes, however noisy. Same reference as the project's."""
+    from scipy.stats import chisquare, ks_2samp
+
+    if len(current) < settings.min_rows:
+        return False
+    drifted = 0
+    for name in schema.FEATURE_NAMES:
+        if name in CONTINUOUS:
+            p = ks_2samp(reference[name], current[name]).pvalue
+        else:
+            shares = reference[name].value_counts(normalize=True)
+            observed = current[name].value_counts().reindex(shares.index, fill_value=0)
+            unseen = observed.sum() < len(current)  # a category the reference never had
+            p = 0.0 if unseen else chisquare(observed, shares * len(current)).pvalue
+        drifted += p < PREVIOUS_STATTEST_P
+    shifted = ks_2samp(reference[PREDICTION], current[PREDICTION]).pvalue < PREVIOUS_PREDICTION_P
+    dropped = (performance is not None and performance.roc_auc is not None
+               and performance.labelled_rows >= settings.min_labels
+               and performance.baseline_roc_auc - performance.roc_auc
+               > settings.max_roc_auc_drop)
+    return drifted / len(schema.FEATURE_NAMES) >= PREVIOUS_DRIFT_SHARE or shifted or dropped
 
 
 def _feature_suite() -> Any:
@@ -224,8 +270,10 @@ class Quiet:
 
     def rates(self, settings: MonitoringSettings, severity: str = "act") -> tuple[
             tuple[int, int], tuple[int, int]]:
-        """(runs with one, runs), (days with one, days)."""
-        flags = [[_severity_at_least(d.decision(settings), severity) for d in run]
+        """(runs with one, runs), (days with one, days); severity ``previous``: the
+        baseline's."""
+        flags = [[d.previous_acts if severity == "previous"
+                  else _severity_at_least(d.decision(settings), severity) for d in run]
                  for run in self.runs]
         return ((sum(any(run) for run in flags), len(flags)),
                 (sum(sum(run) for run in flags), sum(len(run) for run in flags)))
@@ -277,11 +325,12 @@ def print_quiet(title: str, quiet: list[Quiet], settings: MonitoringSettings,
     print(f"\n{title} (alpha {settings.alpha:g}, warn_alpha {settings.warn_alpha:g})")
     print(f"  {'condition':<20} {'severity':<8} {'runs with one':>28} {'days with one':>30}")
     for q in quiet:
-        for severity in ("act", "warn"):
+        for severity in ("act", "warn", "previous"):
             (k, n), (j, m) = q.rates(settings, severity)
             print(f"  {q.condition:<20} {severity:<8} {k:>4}/{n:<4} {_share(k, n):>18} "
                   f"{j:>5}/{m:<5} {_share(j, m, '.2%'):>18}")
             rows.append(["alarms", title, q.condition, severity, k, n, j, m])
+    print("  (previous: the previous release's rule acting, the baseline)")
     auc = [d.performance.roc_auc - d.performance.baseline_roc_auc
            for q in quiet[:1] for run in q.runs for d in run
            if d.performance and d.performance.roc_auc is not None
@@ -305,65 +354,89 @@ def flagged(day: Day, scenario: Scenario, settings: MonitoringSettings) -> bool:
     return bool(named) and 0 < len(scenario.touches) <= 2
 
 
-def first_flag(name: str, strength: float, seed: int, horizon: int) -> int | None:
-    """Monitoring runs from the onset to the first flag (1 = the onset day), or None."""
+def first_flag(name: str, strength: float, seed: int, horizon: int
+               ) -> tuple[int | None, int | None]:
+    """Monitoring runs from the onset to the first flag (1 = the onset day), or None: by
+    this release's findings, and by the previous rule acting."""
     bench, scenario = BENCH, SCENARIOS[name]
     config = bench.config(name, seed, strength=strength, onset_day=ONSET_DAY)
     days = monitor(bench.deployed, bench.customers, config,
                    range(ONSET_DAY, ONSET_DAY + horizon), bench.label_window, bench.settings,
                    validate_inputs=scenario.kind == "data_quality")
     first = next((d.day for d in days if flagged(d, scenario, bench.settings)), None)
-    return None if first is None else first - ONSET_DAY + 1
+    previous = next((d.day for d in days if d.previous_acts), None)
+    return tuple(None if day is None else day - ONSET_DAY + 1 for day in (first, previous))
 
 
-def power(scenario: Scenario, strength: float, seeds: Sequence[int]) -> tuple[int, int]:
-    """(runs flagged on the onset day or the next, runs)."""
+def power(scenario: Scenario, strength: float, seeds: Sequence[int]
+          ) -> tuple[int, int, int]:
+    """(runs flagged on the onset day or the next, the same by the previous rule, runs)."""
     found = parallel(first_flag, [(scenario.name, strength, seed, 2) for seed in seeds])
-    return sum(f is not None for f in found), len(seeds)
+    return (sum(f is not None for f, _ in found), sum(p is not None for _, p in found),
+            len(seeds))
 
 
 def days_to_flag(scenario: Scenario, strength: float, seeds: Sequence[int], horizon: int
-                 ) -> list[int | None]:
+                 ) -> list[tuple[int | None, int | None]]:
     return parallel(first_flag, [(scenario.name, strength, seed, horizon) for seed in seeds])
 
 
 def power_curves(curve_seeds: Sequence[int], tuning_seeds: Sequence[int],
-                 held_out: Sequence[int], rows: list[list[Any]]) -> dict[str, list]:
+                 held_out: Sequence[int], rows: list[list[Any]],
+                 names: Sequence[str]) -> dict[str, list]:
     curves: dict[str, list] = {}
     print("\n2. Power: flagged on the onset day or the next (act, or a warning naming a "
           "touched feature). The default (*) is the smallest strength of the grid flagged "
           f"in >= {DEFAULT_RULE:.0%} of the tuning seeds; the target on held-out seeds is "
           f"{POWER_TARGET:.0%}.")
-    print(f"  {'scenario':<17} {'strength':>8}  {'tuning seeds':>14}  {'held-out seeds':>30}")
-    for scenario in SCENARIOS.values():
+    print(f"  {'scenario':<17} {'strength':>8}  {'tuning seeds':>14}  {'held-out seeds':>30}"
+          f"  {'previous rule':>13}")
+    for scenario in (SCENARIOS[name] for name in names):
         if scenario.kind in ("none", "concept") or scenario.name == "gradual":
             continue
         curves[scenario.name] = []
         for strength in scenario.strengths:
             default = strength == scenario.default
-            tuned = power(scenario, strength, tuning_seeds)
-            k, n = power(scenario, strength, held_out if default else curve_seeds)
+            tuned, _, tuning_n = power(scenario, strength, tuning_seeds)
+            k, previous, n = power(scenario, strength, held_out if default else curve_seeds)
             curves[scenario.name].append((strength, k / n))
             print(f"  {scenario.name:<17} {strength:>7g}{'*' if default else ' '} "
-                  f"{tuned[0]:>6}/{tuned[1]:<6} {k:>6}/{n:<4} {_share(k, n):>19}")
-            rows.append(["power", scenario.name, strength, default, k, n, *tuned])
+                  f"{tuned:>6}/{tuning_n:<6} {k:>6}/{n:<4} {_share(k, n):>19}"
+                  f"  {previous:>6}/{n:<6}")
+            rows.append(["power", scenario.name, strength, default, k, n, tuned, tuning_n,
+                         previous])
         _progress(f"power {scenario.name}")
     print("  (held-out power at a default is over every held-out seed, elsewhere over "
           "--curve-seeds of them)")
-    for name, horizon in (("gradual", 21), ("concept_drift", 12)):
+    delay = BENCH.simulation["label_delay_days"]
+    for name, horizon, due in (("gradual", 21, None), ("concept_drift", 12, delay + 2)):
+        if name not in names:
+            continue
         scenario = SCENARIOS[name]
-        print(f"\n  {name}: runs from the onset to the first flag, {len(curve_seeds)} "
-              "held-out seeds")
+        print(f"\n  {name}: runs from the onset to the first flag (* every held-out seed, "
+              f"else {len(curve_seeds)})" + (
+                  f"; its outcomes come {delay} days late, so 'within 2 runs' counts from "
+                  f"the first outcomes of the onset day (run {delay + 1}): flagged by run "
+                  f"{due}" if due else ""))
         for strength in scenario.strengths:
-            found = days_to_flag(scenario, strength, curve_seeds, horizon)
+            default = strength == scenario.default
+            both = days_to_flag(scenario, strength, held_out if default else curve_seeds,
+                                horizon)
+            found = [f for f, _ in both]
             hit = [d for d in found if d is not None]
+            previous = [p for _, p in both if p is not None]
             text = (f"median {np.median(hit):.0f}, 90th pct {np.percentile(hit, 90):.0f}"
                     if hit else "-")
-            mark = "*" if strength == scenario.default else " "
-            print(f"  {strength:>7g}{mark} flagged within {horizon} runs in "
-                  f"{len(hit)}/{len(found)}; {text}")
-            rows.append(["delay", name, strength, strength == scenario.default, len(hit),
-                         len(found), np.median(hit) if hit else "", ""])
+            if due:
+                k = sum(d <= due for d in hit)
+                tuned = [f for f, _ in days_to_flag(scenario, strength, tuning_seeds, due)]
+                text += (f"; by run {due}: {k}/{len(found)} {_share(k, len(found))} (tuning "
+                         f"seeds: {sum(f is not None for f in tuned)}/{len(tuned)})")
+            print(f"  {strength:>7g}{'*' if default else ' '} flagged within {horizon} runs "
+                  f"in {len(hit)}/{len(found)}; {text}; previous rule: {len(previous)}/"
+                  f"{len(found)}" + (f", median {np.median(previous):.0f}" if previous else ""))
+            rows.append(["delay", name, strength, default, len(hit), len(found),
+                         np.median(hit) if hit else "", ""])
     return curves
 
 
@@ -491,6 +564,8 @@ def main(argv: Iterable[str] | None = None) -> None:
                         help="Held-out seeds per point of a power curve off the default.")
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--sections", default="alarms,power")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS),
+                        help="The scenarios of the power section.")
     parser.add_argument("--model-version")
     parser.add_argument("--out", type=Path,
                         default=Path(tempfile.gettempdir()) / "churnops-drift-benchmark")
@@ -520,7 +595,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         print_quiet("held-out seeds", quiet_runs(held_out, args.days), bench.settings, rows)
     if "power" in sections:
         curves = power_curves(_seeds(HELD_OUT_FIRST_SEED, args.curve_seeds), tuning,
-                              held_out, rows)
+                              held_out, rows, args.scenarios.split(","))
         plot_power(curves, args.out / "power.png")
         print(f"\nPower curves: {args.out / 'power.png'}")
     POOL.shutdown()

@@ -14,7 +14,10 @@ The rules:
   relation, so the retraining waits for ``min_new_outcomes`` outcomes of requests made
   since the change showed (``label_delay_days`` runs before the drop was read), and learns
   from those. Retraining goes on, every cooldown, until the live ROC-AUC is back within
-  ``recovery_tolerance`` of its median before the drop.
+  ``recovery_tolerance`` of its median before the drop, or until a retraining is rejected
+  by the gate while a version retrained since the drop is live: the outcomes since the
+  change have taught what they can (a change in who churns can lower what any model
+  reaches), and the readings from then on set the new level.
 - Otherwise a ``retrain`` decision retrains, at most once per ``cooldown_days`` runs, counted
   from the last retraining or promotion.
 """
@@ -53,6 +56,8 @@ class LoopState(BaseModel):
     recovery_since: datetime | None = Field(
         None, description="During a recovery: learn from requests made since then.")
     recovery_retrained: bool = False
+    recovery_promoted: bool = Field(
+        False, description="During a recovery: a version retrained since the drop is live.")
     last_retrain_run: int | None = None
     last_promotion_run: int | None = None
     last_approved: bool = False
@@ -164,6 +169,12 @@ def after_retraining(state: LoopState, approved: bool, deployed: bool) -> LoopSt
     run = state.runs
     if state.last_retrain_run != run:
         return state
+    if state.recovering and state.recovery_promoted and not approved:
+        # Retraining no longer beats the version retrained since the drop: stop, and learn
+        # the new level from the readings to come.
+        return state.model_copy(update={
+            "last_approved": False, "recovery_since": None, "recovery_promoted": False,
+            "healthy_roc_aucs": []})
     return state.model_copy(update={
         "last_approved": approved,
         "recovery_retrained": state.recovery_retrained or (approved and state.recovering),
@@ -179,7 +190,8 @@ def candidate_overdue(state: LoopState, settings: LoopSettings) -> bool:
 def _after_candidate(state: LoopState, action: CandidateAction) -> LoopState:
     if action.action == "promoted":
         return state.model_copy(update={"candidate_since_run": None,
-                                        "last_promotion_run": state.runs})
+                                        "last_promotion_run": state.runs,
+                                        "recovery_promoted": state.recovering})
     if action.action == "rolled_back":
         # A rolled-back candidate leaves no model of its own to wait for.
         return state.model_copy(update={"candidate_since_run": None, "last_approved": False})
@@ -197,7 +209,8 @@ def _track_recovery(state: LoopState, decision: MonitoringDecision,
     if decision.performance_degraded and not state.recovering:
         back = max(0, len(state.window_starts) - 1 - settings.label_delay_days)
         return state.model_copy(update={"recovery_since": state.window_starts[back],
-                                        "recovery_retrained": False})
+                                        "recovery_retrained": False,
+                                        "recovery_promoted": False})
     if measured and not state.recovering:
         return state.model_copy(update={"healthy_roc_aucs": [*state.healthy_roc_aucs, auc]})
     if measured and state.recovery_retrained \

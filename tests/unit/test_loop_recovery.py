@@ -140,6 +140,32 @@ def test_a_rejected_challenger_in_a_recovery_is_tried_again_the_next_run() -> No
     assert controller.run(decision(0.70)).retrain
 
 
+def test_a_recovery_ends_once_retraining_no_longer_beats_a_version_retrained_since() -> None:
+    # A change in who churns can lower what any model reaches: once a version retrained
+    # since the drop is live and the next retraining cannot beat it, the recovery ends.
+    controller = Controller()
+    controller.run(decision(0.85))
+    assert controller.run(decision(0.70, degraded=True)).retrain  # run 2, approved
+    promoted = CandidateAction(action="promoted", candidate="2", reason="better")
+    controller.run(decision(0.78), promoted)  # run 3: live, below the level
+    assert controller.state.recovering and controller.state.recovery_promoted
+    for _ in range(4):  # runs 4-7: cooling down
+        assert not controller.run(decision(0.78)).retrain
+    assert controller.run(decision(0.78), approved=False).retrain  # run 8: rejected
+    assert not controller.state.recovering and controller.state.healthy_roc_aucs == []
+    assert not controller.run(decision(0.78)).retrain
+    assert controller.state.level == 0.78  # the new level
+
+
+def test_a_rejection_before_any_promotion_keeps_the_recovery_going() -> None:
+    controller = Controller()
+    controller.run(decision(0.85))
+    controller.run(decision(0.70, degraded=True), approved=False)
+    assert controller.state.recovering
+    assert controller.run(decision(0.70), approved=False).retrain
+    assert controller.state.recovering
+
+
 def test_readings_without_enough_outcomes_do_not_set_the_level() -> None:
     controller = Controller()
     controller.run(decision(0.99, rows=50))

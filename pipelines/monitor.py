@@ -17,11 +17,11 @@ def monitor(settings: MonitoringSettings, window: MonitoringWindow,
             model_version: str | None = None, inference_log_url: str | None = None) -> Any:
     """Drift, input validation (of the logged inputs, and the requests refused), live and
     estimated performance of the deployed version -> decision."""
-    reference, deployed = load_reference_data(model_version)
+    reference, calibration, deployed = load_reference_data(model_version)
     current, labelled, refused = load_production_window(deployed, window, inference_log_url)
     _, drift = detect_drift(reference, current, settings)
     validation = validate_production_inputs(current)
     performance = evaluate_live_performance(labelled, deployed, settings)
-    estimated = estimate_performance(reference, current, labelled, deployed, settings)
+    estimated = estimate_performance(calibration, current, labelled, deployed, settings)
     return decide_on_action(drift, performance, estimated, validation, refused, deployed,
                             settings)

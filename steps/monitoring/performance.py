@@ -31,13 +31,13 @@ def evaluate_live_performance(labelled: pd.DataFrame, deployed_model: DeployedMo
 
 
 @step(enable_cache=False)
-def estimate_performance(reference: pd.DataFrame, current: pd.DataFrame,
+def estimate_performance(calibration: pd.DataFrame, current: pd.DataFrame,
                          labelled: pd.DataFrame, deployed_model: DeployedModel,
                          settings: MonitoringSettings
                          ) -> Annotated[EstimatedPerformance, "estimated_performance"]:
     """ROC-AUC and value per customer expected from today's predictions, before their
-    outcomes arrive (``churnops.estimation``), calibrated on the drift reference."""
-    estimator = Estimator.fit(reference[PREDICTION], data.label(reference))
+    outcomes arrive (``churnops.estimation``), calibrated on the version's holdout."""
+    estimator = Estimator.fit(calibration[PREDICTION], data.label(calibration))
     estimate = estimator.estimate(current[PREDICTION], current["MonthlyCharges"],
                                   deployed_model.threshold, settings.business)
     if len(labelled) > 1:

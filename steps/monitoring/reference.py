@@ -21,15 +21,19 @@ logger = logging.getLogger(__name__)
 
 @step(enable_cache=False)
 def load_reference_data(model_version: str | None = None) -> tuple[
-    Annotated[pd.DataFrame, "reference_data"], Annotated[DeployedModel, "deployed_model"]
+    Annotated[pd.DataFrame, "reference_data"], Annotated[pd.DataFrame, "calibration_data"],
+    Annotated[DeployedModel, "deployed_model"]
 ]:
-    """The fixed drift reference, with the deployed version's predictions and the outcomes.
+    """The fixed drift reference, and the version's own holdout, each with the deployed
+    version's predictions and the outcomes.
 
     The version is ``model_version``, else the live deployment's primary, else the
     registry's champion. The reference is the reference pool (``churnops.data.POOLS``), the
     first training's holdout, which no version ever fits: every version's predictions on
     it are an unbiased reference for prediction drift, and its size does not shrink after
-    a retraining. The training-time figures are the version's own holdout evaluation.
+    a retraining. The training-time figures are the version's own holdout evaluation, and
+    the performance estimate is calibrated on that holdout: for a version retrained after a
+    change in who churns, the reference pool's outcomes describe a world that has gone.
     """
     import mlflow
 
@@ -40,13 +44,20 @@ def load_reference_data(model_version: str | None = None) -> tuple[
     evaluation: Evaluation = mirror.get_artifact("holdout_evaluation").load()
     model = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL_NAME}/{version}")
     frame = drift_reference(mirror)
-    reference = with_predictions(frame, model).assign(**{schema.TARGET: frame[schema.TARGET]})
-    logger.info("Reference: the reference pool (%d customers), scored by churn-model v%s "
-                "(ZenML model version %s).", len(reference), version, mirror.name)
+    reference = _scored(frame, model)
+    holdout = mirror.get_artifact("holdout_set").load()
+    calibration = reference if holdout.equals(frame) else _scored(holdout, model)
+    logger.info("Reference: the reference pool (%d customers); calibration: the version's "
+                "holdout (%d); scored by churn-model v%s (ZenML model version %s).",
+                len(reference), len(calibration), version, mirror.name)
     deployed = DeployedModel(
         version=version, threshold=evaluation.threshold, zenml_model_version=mirror.name,
         baseline=holdout_baseline(evaluation))
-    return reference, deployed
+    return reference, calibration, deployed
+
+
+def _scored(frame: pd.DataFrame, model: Any) -> pd.DataFrame:
+    return with_predictions(frame, model).assign(**{schema.TARGET: frame[schema.TARGET]})
 
 
 def with_predictions(frame: pd.DataFrame, model: Any) -> pd.DataFrame:

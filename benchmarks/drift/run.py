@@ -214,7 +214,8 @@ def monitor(deployed: Deployed, customers: pd.DataFrame, config: SimulationSetti
         results.append(Day(config.seed, day, simulator.drifting(day),
                            shift_figures(deployed.reference, current, PREDICTION),
                            performance, failed, refused,
-                           previous_rule(deployed.reference, current, performance, monitoring)))
+                           bool(failed) or previous_rule(deployed.reference, current,
+                                                         performance, monitoring)))
     return results
 
 
@@ -227,7 +228,8 @@ CONTINUOUS = ("tenure", "MonthlyCharges", "TotalCharges")
 
 def previous_rule(reference: pd.DataFrame, current: pd.DataFrame,
                   performance: PerformanceFigures | None, settings: MonitoringSettings) -> bool:
-    """The decision of the release before this one, the baseline: Evidently's default tests
+    """The drift and performance decision of the release before this one, the baseline (it
+    acted on failing inputs too, as this release does): Evidently's default tests
     per feature at p < 0.005 (KS; for the others, chi-square of the current counts against
     the reference's shares, taken as exact), act when 40 % of the 19 features drift or p(churn)
     shifts at p < 0.001 (KS), or when live ROC-AUC is more than ``max_roc_auc_drop`` below the

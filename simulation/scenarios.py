@@ -141,14 +141,14 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              f"its strength {GRADUAL_RAMP_DAYS} days later", "final mix strength", 0.3,
              (0.1, 0.2, 0.3, 0.5)),
     Scenario("unit_change", "data_quality", "one upstream source sends monthly charges in "
-             "cents: a share of requests", "share of requests", 0.01,
+             "cents: a share of requests", "share of requests", 0.02,
              (0.005, 0.01, 0.02, 0.05, 0.1), touches=("MonthlyCharges",)),
     Scenario("constant_default", "data_quality", "a broken join fills the payment method "
              "with a default (Mailed check) for a share of requests", "share of requests",
              0.2, (0.02, 0.04, 0.06, 0.1, 0.15, 0.2), touches=("PaymentMethod",)),
     Scenario("missing_values", "data_quality", "a burst of missing values: an upstream "
              "export drops the total charges of a share of requests, which the service "
-             "refuses (422)", "share of requests", 0.01, (0.002, 0.005, 0.01, 0.02, 0.05),
+             "refuses (422)", "share of requests", 0.02, (0.002, 0.005, 0.01, 0.02, 0.05),
              touches=("TotalCharges",)),
     Scenario("concept_drift", "concept", "the inputs keep their distribution; long-tenure "
              f"customers with high bills (tenure >= {LONG_TENURE_MONTHS}, monthly charges >= "

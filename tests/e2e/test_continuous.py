@@ -82,7 +82,7 @@ def test_mixed_drift_is_flagged_too(loop) -> None:
 
 
 def test_concept_drift_retrains_and_promotes_the_shadow_on_its_outcomes(loop) -> None:
-    timeline, output = loop("concept_drift", 6, 0.8)
+    timeline, output = loop("concept_drift", 8, 0.8)
     assert not timeline["drift_detected"].any(), output  # the inputs did not move
     degraded = timeline[timeline["performance_degraded"]]
     assert len(degraded) and degraded["day"].min() >= 3, output  # outcomes had to arrive
@@ -91,8 +91,11 @@ def test_concept_drift_retrains_and_promotes_the_shadow_on_its_outcomes(loop) ->
     assert len(shadows), output
     shadow_day = shadows.iloc[0]
     # Outcomes arrive a day late (tests/configs/continuous.yaml); the shadow answered 300
-    # requests the day after it went live, more than the 200 outcomes a verdict needs.
-    verdict_day = timeline[timeline["day"] == shadow_day["day"] + 2].iloc[0]
+    # requests the day after it went live, more than the 200 outcomes a verdict needs. Eight
+    # days leave room for a first challenger, trained on 300 outcomes, that the gate rejects.
+    verdicts = timeline[timeline["day"] == shadow_day["day"] + 2]
+    assert len(verdicts), output
+    verdict_day = verdicts.iloc[0]
     assert "promoted" in verdict_day["action"], output
     assert "ROC-AUC +" in verdict_day["action"], output  # the evidence is in the timeline
     assert verdict_day["live_model_version"] != shadow_day["live_model_version"]

@@ -47,6 +47,15 @@ def test_fairness_limits(eo: float, dp: float, promote: bool) -> None:
         assert "fairness limits exceeded" in decision.summary
 
 
+def test_a_gap_the_champion_has_too_does_not_hold_a_fairer_challenger_back() -> None:
+    # Over the limit, but narrower than the live champion's gap on the same holdout.
+    fairer = judge(metrics(0.86, eo=0.30), metrics(0.84, eo=0.35), GATE)
+    assert fairer.promote
+    wider = judge(metrics(0.86, eo=0.30), metrics(0.84, eo=0.25), GATE)
+    assert not wider.promote
+    assert "equal_opportunity_diff 0.300 > 0.200 (champion 0.250)" in wider.summary
+
+
 def test_every_failed_check_is_a_reason() -> None:
     decision = judge(metrics(0.70, eo=0.5), metrics(0.84), GATE)
     assert not decision.promote

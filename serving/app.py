@@ -326,12 +326,14 @@ def _log_refused(svc: Services, error: RequestValidationError) -> None:
             f"{loc[-1] if loc else 'body'}: {'missing' if missing else problem['msg']}")
     if not problems:
         return
+    refused = []
+    for index, found in problems.items():
+        item = items[index] if isinstance(items[index], dict) else {}
+        features = item.get("features")
+        refused.append((_text(item.get("customer_id")),
+                        features if isinstance(features, dict) else None, found))
     active = svc.deployment.current()
-    svc.predictor.refuse(active.primary.model.version if active else None, [
-        (_text(item.get("customer_id")),
-         item.get("features") if isinstance(item.get("features"), dict) else None, found)
-        for index, found in problems.items()
-        for item in [items[index] if isinstance(items[index], dict) else {}]])
+    svc.predictor.refuse(active.primary.model.version if active else None, refused)
 
 
 def _text(value: Any) -> str | None:

@@ -91,10 +91,13 @@ class Predictor:
             raise ServiceUnavailableError(f"no model is deployed: {self.deployment.problem}")
         items = self._resolve(active, requests)
         if failures := _violations(items):
+            problems: dict[int, list[str]] = {}
+            for index, _, violation in failures:
+                problems.setdefault(index, []).append(
+                    f"{violation.column or 'row'}: expected {violation.rule}")
             self.refuse(active.primary.model.version, [
-                (items[i].customer_id, items[i].features,
-                 [f"{v.column or 'row'}: expected {v.rule}" for j, _, v in failures if j == i])
-                for i in dict.fromkeys(i for i, _, _ in failures)])
+                (items[i].customer_id, items[i].features, found)
+                for i, found in problems.items()])
             raise InvalidFeaturesError(failures)
         scores = await self._score(items)
         records, answers, failure = self._outcomes(active, items, scores)

@@ -45,8 +45,9 @@ def load_reference_data(model_version: str | None = None) -> tuple[
     model = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL_NAME}/{version}")
     frame = drift_reference(mirror)
     reference = _scored(frame, model)
-    holdout = mirror.get_artifact("holdout_set").load()
-    calibration = reference if holdout.equals(frame) else _scored(holdout, model)
+    # The first version's holdout is the reference pool itself: scored once, loaded once.
+    calibration = (reference if mirror.get_artifact("reference_set") is None
+                   else _scored(mirror.get_artifact("holdout_set").load(), model))
     logger.info("Reference: the reference pool (%d customers); calibration: the version's "
                 "holdout (%d); scored by churn-model v%s (ZenML model version %s).",
                 len(reference), len(calibration), version, mirror.name)

@@ -102,6 +102,8 @@ class Deployed:
     baseline: dict[str, float | None]
     reference: pd.DataFrame
     """The drift reference, with this model's p(churn)."""
+    reference_churned: np.ndarray
+    """The reference's outcomes (0/1), row for row."""
     train_set: pd.DataFrame
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
@@ -124,11 +126,13 @@ def load_deployed(version: str | None) -> Deployed:
     mirror = model_version_of(version)
     evaluation = mirror.get_artifact("holdout_evaluation").load()
     model = mlflow.sklearn.load_model(f"models:/{REGISTERED_MODEL_NAME}/{version}")
-    reference = drift_reference(mirror)[FEATURES]
+    frame = drift_reference(mirror)
+    reference = frame[FEATURES]
     return Deployed(
         version=version, model=model, threshold=evaluation.threshold,
         baseline=holdout_baseline(evaluation),
         reference=reference.assign(**{PREDICTION: model.predict_proba(reference)[:, 1]}),
+        reference_churned=data.label(frame).to_numpy(),
         train_set=mirror.get_artifact("train_set").load())
 
 
@@ -157,7 +161,7 @@ def retrained(deployed: Deployed, customers: pd.DataFrame, seed: int,
         version=f"{deployed.version}-retrained", model=model, threshold=deployed.threshold,
         baseline=holdout_baseline(evaluation),
         reference=reference.assign(**{PREDICTION: model.predict_proba(reference)[:, 1]}),
-        train_set=train)
+        reference_churned=deployed.reference_churned, train_set=train)
 
 
 # Monitored days ------------------------------------------------------------------------------

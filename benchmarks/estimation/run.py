@@ -65,7 +65,6 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from benchmarks.drift.run import HELD_OUT_FIRST_SEED, ONSET_DAY, Bench, load_bench  # noqa: E402
-from churnops import data, schema  # noqa: E402
 from churnops.estimation import Z_95, EstimatedPerformance, Estimator  # noqa: E402
 from churnops.inference_log import LABEL, PREDICTION  # noqa: E402
 from churnops.monitoring import (  # noqa: E402
@@ -124,14 +123,10 @@ class Reference:
 
 
 def load_reference(bench: Bench) -> Reference:
-    """The deployed version's p(churn) on its drift reference, and the reference's outcomes
-    (the ``Churn`` column that ``load_deployed`` drops), row for row."""
-    from stacks.access import drift_reference, model_version_of
-
-    scored = bench.deployed.reference
-    outcomes = data.label(drift_reference(model_version_of(bench.deployed.version)))
-    return Reference(scored[PREDICTION].to_numpy(dtype=float),
-                     outcomes.loc[scored.index].to_numpy(dtype=int))
+    """The deployed version's p(churn) on its drift reference, and the reference's
+    outcomes, row for row."""
+    return Reference(bench.deployed.reference[PREDICTION].to_numpy(dtype=float),
+                     bench.deployed.reference_churned.astype(int))
 
 
 def simulate(bench: Bench, estimator: Estimator, setting: Setting, seed: int, days: int,
@@ -150,7 +145,8 @@ def simulate(bench: Bench, estimator: Estimator, setting: Setting, seed: int, da
     first_day = max(1, ONSET_DAY - bench.label_window - config.label_delay_days + 1)
     for day in range(first_day, ONSET_DAY + days):
         # The service refuses a request with a missing feature: it is never scored.
-        requests = simulator.day(day).requests.dropna(subset=list(schema.FEATURE_NAMES))
+        traffic = simulator.day(day)
+        requests = traffic.requests[traffic.complete()]
         score = deployed.score(requests)
         churned = requests["churned"].to_numpy(dtype=int)
         received[day + config.label_delay_days].append(requests[["MonthlyCharges"]].assign(

@@ -8,6 +8,10 @@ the reference's shares, treated as exact, which over-rejects when the reference 
 The tests are the same in the Evidently report (``steps/monitoring/drift.py`` registers the
 contingency test there) so the report's colours agree with the decision.
 
+The outcomes get a two-sample test too (``outcome_shift``): does P(churn | score) still
+follow the holdout's? Inputs that keep their distribution while different customers churn
+(concept drift) are invisible to the tests above and show there first.
+
 How the p-values become findings, with the error rate stated, is ``churnops.monitoring``'s
 job (docs/monitoring.md explains the rule and the measurement behind it).
 """
@@ -18,8 +22,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 from scipy import stats
+from sklearn.linear_model import LogisticRegression
 
 from churnops import schema
+from churnops.estimation import log_odds
 
 CATEGORICAL_TESTED = tuple(c.name for c in schema.FEATURES if c.kind in ("categorical", "binary"))
 """Columns tested as categories: the binary ``SeniorCitizen`` is a category, not a number."""
@@ -114,3 +120,47 @@ def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
     variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc**2)
                 + (negatives - 1) * (q2 - auc**2)) / (positives * negatives)
     return float(np.sqrt(max(variance, 0.0)))
+
+
+class OutcomeShift(BaseModel):
+    """Whether live outcomes follow the scores the way the holdout's did."""
+
+    rows: int
+    p_value: float
+    churn_rate: float
+    expected_churn_rate: float = Field(
+        description="What the holdout's link from score to outcome expects for these rows.")
+
+
+def outcome_shift(holdout_scores: np.ndarray, holdout_churned: np.ndarray,
+                  scores: np.ndarray, churned: np.ndarray) -> OutcomeShift | None:
+    """Likelihood-ratio test that P(churn | score) is the same on the holdout and live.
+
+    The outcome is regressed on the score's log-odds (intercept and slope), once over both
+    samples and once for each; twice the gain in log-likelihood is chi-square with 2 degrees
+    of freedom. Both samples' errors count, so it holds for a holdout of any size. None
+    when a sample has a single outcome.
+    """
+    samples = [(log_odds(s), np.asarray(y, dtype=int))
+               for s, y in ((holdout_scores, holdout_churned), (scores, churned))]
+    if any(len(np.unique(y)) < 2 for _, y in samples):
+        return None
+    (x_holdout, y_holdout), (x_live, y_live) = samples
+    holdout = _logistic(x_holdout, y_holdout)
+    separate = _log_likelihood(holdout, x_holdout, y_holdout) + _log_likelihood(
+        _logistic(x_live, y_live), x_live, y_live)
+    x, y = np.vstack([x_holdout, x_live]), np.concatenate([y_holdout, y_live])
+    shared = _log_likelihood(_logistic(x, y), x, y)
+    return OutcomeShift(
+        rows=len(y_live), p_value=float(stats.chi2.sf(max(2 * (separate - shared), 0.0), 2)),
+        churn_rate=float(y_live.mean()),
+        expected_churn_rate=float(holdout.predict_proba(x_live)[:, 1].mean()))
+
+
+def _logistic(x: np.ndarray, y: np.ndarray) -> LogisticRegression:
+    return LogisticRegression(C=np.inf, solver="newton-cholesky").fit(x, y)
+
+
+def _log_likelihood(model: LogisticRegression, x: np.ndarray, y: np.ndarray) -> float:
+    p = np.clip(model.predict_proba(x)[:, 1], 1e-12, 1 - 1e-12)
+    return float(np.sum(y * np.log(p) + (1 - y) * np.log(1 - p)))

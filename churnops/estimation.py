@@ -62,11 +62,11 @@ class Estimator:
         scores, churned = np.asarray(scores, dtype=float), np.asarray(churned, dtype=int)
         if churned.min() == churned.max():
             raise ValueError("the reference needs both outcomes to calibrate on")
-        calibrator = LogisticRegression(C=1e6).fit(_log_odds(scores), churned)
+        calibrator = LogisticRegression(C=1e6).fit(log_odds(scores), churned)
         return cls(calibrator, _rank_spread(scores, churned), float(churned.mean()))
 
     def calibrated(self, scores: np.ndarray) -> np.ndarray:
-        return self.calibrator.predict_proba(_log_odds(scores))[:, 1]
+        return self.calibrator.predict_proba(log_odds(scores))[:, 1]
 
     def estimate(self, scores: np.ndarray, monthly_charges: np.ndarray | None = None,
                  threshold: float | None = None,
@@ -96,7 +96,8 @@ def expected_roc_auc(scores: np.ndarray, calibrated: np.ndarray) -> float | None
     return float(np.trapezoid(churners / churners[-1], stayers / stayers[-1]))
 
 
-def _log_odds(scores: np.ndarray) -> np.ndarray:
+def log_odds(scores: np.ndarray) -> np.ndarray:
+    """The scores' log-odds, as one column."""
     clipped = np.clip(np.asarray(scores, dtype=float), 1e-6, 1 - 1e-6)
     return np.log(clipped / (1 - clipped))[:, None]
 

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from scipy.stats import norm
 from sklearn.metrics import recall_score, roc_auc_score
 
-from churnops.drift import DriftFigures, Shift, auc_standard_error
+from churnops.drift import DriftFigures, OutcomeShift, Shift, auc_standard_error, outcome_shift
 from churnops.estimation import EstimatedPerformance
 from churnops.inference_log import LABEL, PREDICTION
 from churnops.modeling.evaluation import Evaluation, business_value_per_customer
@@ -56,6 +56,8 @@ class PerformanceFigures(BaseModel):
     baseline_value_per_customer: float | None = None
     baseline_rows: int | None = None
     baseline_positives: int | None = None
+    outcomes: OutcomeShift | None = Field(
+        None, description="Do the outcomes follow the scores as on the holdout?")
 
 
 class RefusedRequests(BaseModel):
@@ -141,17 +143,22 @@ def holdout_baseline(evaluation: Evaluation) -> dict[str, float | None]:
 
 
 def live_performance(labelled: pd.DataFrame, threshold: float,
-                     baseline: Mapping[str, float | None],
-                     business: BusinessSettings) -> PerformanceFigures:
+                     baseline: Mapping[str, float | None], business: BusinessSettings,
+                     holdout: pd.DataFrame | None = None) -> PerformanceFigures:
     """ROC-AUC, recall and value per customer of answered predictions with known outcomes.
 
-    ``baseline`` holds the model's training-time figures (``holdout_baseline``).
+    ``baseline`` holds the model's training-time figures (``holdout_baseline``); ``holdout``,
+    the version's holdout scores and outcomes (``PREDICTION``, ``LABEL``), which the live
+    outcomes are tested against (``outcome_shift``).
     """
     figures: dict[str, Any] = {"roc_auc": None, "recall": None, "value_per_customer": None}
     y = labelled[LABEL].to_numpy(dtype=int)
     if len(labelled) and 0 < y.sum() < len(y):
         proba = labelled[PREDICTION].to_numpy(dtype=float)
         figures = {
+            "outcomes": None if holdout is None else outcome_shift(
+                holdout[PREDICTION].to_numpy(dtype=float), holdout[LABEL].to_numpy(dtype=int),
+                proba, y),
             "roc_auc": float(roc_auc_score(y, proba)),
             "recall": float(recall_score(y, proba >= threshold, zero_division=0)),
             "value_per_customer": business_value_per_customer(
@@ -245,16 +252,26 @@ def drift_findings(drift: DriftFigures, settings: MonitoringSettings) -> list[Fi
 
 def performance_findings(performance: PerformanceFigures | None,
                          settings: MonitoringSettings) -> list[Finding]:
-    """Act when live ROC-AUC is more than ``max_roc_auc_drop`` below the training-time figure
-    and that drop is significant at ``alpha`` (one-sided; Hanley-McNeil standard errors of
-    both figures, the holdout being a sample too)."""
+    """The outcomes' two tests, each at half of ``alpha``: a drop of ROC-AUC, and a change
+    in who churns at a given score (``outcome_findings``)."""
     if performance is None:
         return []
-    live = performance.roc_auc
-    if performance.labelled_rows < settings.min_labels or live is None:
+    if performance.labelled_rows < settings.min_labels or performance.roc_auc is None:
         return [Finding(severity="info", kind="window",
                         message=f"{performance.labelled_rows} labelled rows "
                                 f"(< {settings.min_labels}): no performance verdict")]
+    return drop_findings(performance, settings) + outcome_findings(performance.outcomes,
+                                                                   settings)
+
+
+def drop_findings(performance: PerformanceFigures, settings: MonitoringSettings
+                  ) -> list[Finding]:
+    """Act when live ROC-AUC is more than ``max_roc_auc_drop`` below the training-time figure
+    and that drop is significant at half of ``alpha`` (one-sided; Hanley-McNeil standard
+    errors of both figures, the holdout being a sample too)."""
+    live = performance.roc_auc
+    if live is None:
+        return []
     baseline = performance.baseline_roc_auc
     drop = baseline - live
     error = auc_standard_error(live, performance.positives,
@@ -267,11 +284,29 @@ def performance_findings(performance: PerformanceFigures | None,
     figures = (f"live ROC-AUC {live:.3f} on {performance.labelled_rows} outcomes, "
                f"{drop:+.3f} below the training-time {baseline:.3f} (p = {p_value:.2g})")
     if drop > settings.max_roc_auc_drop:
-        return [Finding(severity="act" if p_value <= settings.alpha else "warn",
+        return [Finding(severity="act" if p_value <= settings.alpha / 2 else "warn",
                         kind="performance", subjects=["roc_auc"],
                         message=f"performance degraded: {figures}")]
     return [Finding(severity="info", kind="performance", subjects=["roc_auc"],
                     message=figures)]
+
+
+def outcome_findings(outcomes: OutcomeShift | None, settings: MonitoringSettings
+                     ) -> list[Finding]:
+    """Act when the outcomes no longer follow the scores as on the holdout (a concept
+    drift: the same customers churn differently), at half of ``alpha``; warn at half of
+    ``warn_alpha``. This sees a change in who churns before it lowers ROC-AUC enough to
+    measure."""
+    if outcomes is None:
+        return []
+    figures = (f"{outcomes.churn_rate:.1%} of {outcomes.rows} churned where the holdout's "
+               f"scores expect {outcomes.expected_churn_rate:.1%} (p = {outcomes.p_value:.2g})")
+    if outcomes.p_value > settings.warn_alpha / 2:
+        return [Finding(severity="info", kind="performance", subjects=["churn_rate"],
+                        message=f"outcomes follow the scores: {figures}")]
+    return [Finding(severity="act" if outcomes.p_value <= settings.alpha / 2 else "warn",
+                    kind="performance", subjects=["churn_rate"],
+                    message=f"outcomes no longer follow the scores (concept drift): {figures}")]
 
 
 def refused_findings(refused: RefusedRequests | None,
@@ -354,6 +389,8 @@ def scalar_figures(decision: MonitoringDecision) -> dict[str, float]:
     for key in ("roc_auc", "recall", "value_per_customer", "labelled_rows"):
         if performance.get(key) is not None:
             flat[f"live_{key}"] = float(performance[key])
+    if performance.get("outcomes"):
+        flat["outcome_shift_p"] = performance["outcomes"]["p_value"]
     estimated = decision.estimated.model_dump() if decision.estimated else {}
     for key in ("roc_auc", "roc_auc_low", "roc_auc_high", "value_per_customer",
                 "roc_auc_on_outcomes"):

@@ -21,7 +21,7 @@ def monitor(settings: MonitoringSettings, window: MonitoringWindow,
     current, labelled, refused = load_production_window(deployed, window, inference_log_url)
     _, drift = detect_drift(reference, current, settings)
     validation = validate_production_inputs(current)
-    performance = evaluate_live_performance(labelled, deployed, settings)
+    performance = evaluate_live_performance(labelled, calibration, deployed, settings)
     estimated = estimate_performance(calibration, current, labelled, deployed, settings)
     return decide_on_action(drift, performance, estimated, validation, refused, deployed,
                             settings)

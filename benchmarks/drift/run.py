@@ -105,6 +105,9 @@ class Deployed:
     reference_churned: np.ndarray
     """The reference's outcomes (0/1), row for row."""
     train_set: pd.DataFrame
+    calibration: pd.DataFrame
+    """The version's holdout: its p(churn) and outcomes, which live outcomes are tested
+    against (the reference itself for the first version)."""
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         return self.model.predict_proba(frame[FEATURES])[:, 1]
@@ -127,13 +130,21 @@ def load_deployed(version: str | None) -> Deployed:
     evaluation = mirror.get_artifact("holdout_evaluation").load()
     model = mlflow.sklearn.load_model(f"models:/{REGISTERED_MODEL_NAME}/{version}")
     frame = drift_reference(mirror)
-    reference = frame[FEATURES]
+    reference = frame[FEATURES].assign(**{PREDICTION: model.predict_proba(frame[FEATURES])[:, 1]})
+    churned = data.label(frame).to_numpy()
+    holdout = (frame if mirror.get_artifact("reference_set") is None
+               else mirror.get_artifact("holdout_set").load())
     return Deployed(
         version=version, model=model, threshold=evaluation.threshold,
-        baseline=holdout_baseline(evaluation),
-        reference=reference.assign(**{PREDICTION: model.predict_proba(reference)[:, 1]}),
-        reference_churned=data.label(frame).to_numpy(),
-        train_set=mirror.get_artifact("train_set").load())
+        baseline=holdout_baseline(evaluation), reference=reference, reference_churned=churned,
+        train_set=mirror.get_artifact("train_set").load(),
+        calibration=_outcomes(model, holdout))
+
+
+def _outcomes(model: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame``'s p(churn) by ``model`` and its outcomes."""
+    return pd.DataFrame({PREDICTION: model.predict_proba(frame[FEATURES])[:, 1],
+                         LABEL: data.label(frame).to_numpy()})
 
 
 def retrained(deployed: Deployed, customers: pd.DataFrame, seed: int,
@@ -161,7 +172,8 @@ def retrained(deployed: Deployed, customers: pd.DataFrame, seed: int,
         version=f"{deployed.version}-retrained", model=model, threshold=deployed.threshold,
         baseline=holdout_baseline(evaluation),
         reference=reference.assign(**{PREDICTION: model.predict_proba(reference)[:, 1]}),
-        reference_churned=deployed.reference_churned, train_set=train)
+        reference_churned=deployed.reference_churned, train_set=train,
+        calibration=_outcomes(model, holdout))
 
 
 # Monitored days ------------------------------------------------------------------------------
@@ -209,7 +221,7 @@ def monitor(deployed: Deployed, customers: pd.DataFrame, config: SimulationSetti
         labelled = (pd.concat(window, ignore_index=True) if window
                     else pd.DataFrame(columns=[*FEATURES, PREDICTION, LABEL]))
         performance = live_performance(labelled, deployed.threshold, deployed.baseline,
-                                       monitoring.business)
+                                       monitoring.business, deployed.calibration)
         failed = []
         if suite is not None:
             from churnops.validation import validate

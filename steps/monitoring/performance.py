@@ -10,7 +10,7 @@ from zenml import step
 
 from churnops import data
 from churnops.estimation import EstimatedPerformance, Estimator
-from churnops.inference_log import PREDICTION
+from churnops.inference_log import LABEL, PREDICTION
 from churnops.monitoring import DeployedModel, PerformanceFigures, live_performance
 from churnops.settings import MonitoringSettings
 
@@ -18,12 +18,14 @@ logger = logging.getLogger(__name__)
 
 
 @step(enable_cache=False)
-def evaluate_live_performance(labelled: pd.DataFrame, deployed_model: DeployedModel,
-                              settings: MonitoringSettings
+def evaluate_live_performance(labelled: pd.DataFrame, calibration: pd.DataFrame,
+                              deployed_model: DeployedModel, settings: MonitoringSettings
                               ) -> Annotated[PerformanceFigures, "performance_figures"]:
-    """ROC-AUC, recall and value per customer, next to the model's training-time figures."""
+    """ROC-AUC, recall and value per customer, next to the model's training-time figures,
+    and whether the outcomes follow the scores as on the version's holdout."""
     figures = live_performance(labelled, deployed_model.threshold, deployed_model.baseline,
-                               settings.business)
+                               settings.business,
+                               calibration.assign(**{LABEL: data.label(calibration)}))
     if figures.roc_auc is not None:
         logger.info("Live ROC-AUC %.3f on %d outcomes (training-time %.3f).",
                     figures.roc_auc, figures.labelled_rows, figures.baseline_roc_auc)

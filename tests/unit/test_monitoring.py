@@ -13,7 +13,15 @@ import pytest
 from sklearn.metrics import recall_score, roc_auc_score
 
 from churnops import data, schema
-from churnops.drift import DriftFigures, Shift, column_shift, contingency_p, shift_figures
+from churnops.drift import (
+    DriftFigures,
+    OutcomeShift,
+    Shift,
+    column_shift,
+    contingency_p,
+    outcome_shift,
+    shift_figures,
+)
 from churnops.estimation import EstimatedPerformance
 from churnops.monitoring import (
     PerformanceFigures,
@@ -280,6 +288,34 @@ def test_live_performance_matches_sklearn() -> None:
     assert one_class.roc_auc is None  # undefined, not made up
 
 
+
+def scored_outcomes(rng: np.random.Generator, rows: int, concept: float = 0.0
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Scores that are calibrated p(churn); with ``concept``, the low-score half churns
+    with that probability on top, as a concept drift makes loyal customers leave."""
+    scores = 1 / (1 + np.exp(-rng.normal(-1.2, 1.3, rows)))
+    churned = rng.random(rows) < scores
+    churned |= (scores < np.median(scores)) & (rng.random(rows) < concept)
+    return scores, churned.astype(int)
+
+
+def test_the_outcome_test_holds_its_level_for_any_holdout_size() -> None:
+    rng = np.random.default_rng(5)
+    for holdout_rows in (150, 1400):
+        p_values = [outcome_shift(*scored_outcomes(rng, holdout_rows),
+                                  *scored_outcomes(rng, 900)).p_value for _ in range(300)]
+        assert 0.025 <= np.mean(np.array(p_values) <= 0.05) <= 0.08
+
+
+def test_the_outcome_test_sees_a_change_in_who_churns() -> None:
+    rng = np.random.default_rng(6)
+    shifted = outcome_shift(*scored_outcomes(rng, 1400), *scored_outcomes(rng, 900, 0.3))
+    assert shifted.p_value < 1e-6 and shifted.rows == 900
+    assert shifted.churn_rate > shifted.expected_churn_rate + 0.1
+    one_outcome = outcome_shift(np.array([0.2, 0.7]), np.array([0, 1]),
+                                np.array([0.2, 0.7]), np.array([0, 0]))
+    assert one_outcome is None
+
 # The decision, its severities and its error rate ---------------------------------------------
 
 
@@ -357,7 +393,7 @@ def test_a_performance_drop_acts_only_when_large_and_significant() -> None:
 def test_the_holdout_figure_counts_as_a_sample_too() -> None:
     # A drop significant against an exact baseline is not once the baseline is known to come
     # from a holdout of 1,400 customers: its sampling error adds to the live figure's.
-    live = performance(0.84 - SETTINGS.max_roc_auc_drop - 0.01, rows=900, positives=240)
+    live = performance(0.84 - SETTINGS.max_roc_auc_drop - 0.015, rows=900, positives=240)
     assert decide(drift(), live, [], SETTINGS).severity == "act"
     sampled = live.model_copy(update={"baseline_rows": 1400, "baseline_positives": 370})
     assert decide(drift(), sampled, [], SETTINGS).severity == "warn"
@@ -367,6 +403,26 @@ def test_the_holdout_figure_counts_as_a_sample_too() -> None:
                                BusinessSettings())
     assert (figures.baseline_rows, figures.baseline_positives) == (1400, 370)
 
+
+
+def test_outcomes_that_no_longer_follow_the_scores_act() -> None:
+    shifted = OutcomeShift(rows=900, p_value=SETTINGS.alpha / 2, churn_rate=0.31,
+                           expected_churn_rate=0.24)
+    figures = performance(0.82).model_copy(update={"outcomes": shifted})
+    decision = decide(drift(), figures, [], SETTINGS)
+    assert decision.performance_degraded and decision.recommended_action == "retrain"
+    assert decision.reasons[0] == (
+        "act: outcomes no longer follow the scores (concept drift): 31.0% of 900 churned "
+        "where the holdout's scores expect 24.0% (p = 0.0005)")
+    weaker = figures.model_copy(update={"outcomes": shifted.model_copy(
+        update={"p_value": SETTINGS.alpha})})
+    assert decide(drift(), weaker, [], SETTINGS).severity == "warn"
+    rng = np.random.default_rng(7)
+    scores, churned = scored_outcomes(rng, 600)
+    frame = pd.DataFrame({"churned": churned, "prediction": scores,
+                          "MonthlyCharges": rng.uniform(20, 110, 600)})
+    live = live_performance(frame, 0.5, {"roc_auc": 0.84}, BusinessSettings(), holdout=frame)
+    assert live.outcomes is not None and live.outcomes.p_value == pytest.approx(1.0)
 
 def test_an_expected_drop_warns_before_the_outcomes() -> None:
     baseline = performance(0.84)

@@ -3,7 +3,8 @@
 Each scenario has one ``strength`` in its own unit and a documented default (``default``):
 the smallest strength of its grid that the monitoring flagged within two runs of the onset in
 at least 98 % of the drift benchmark's tuning seeds (benchmarks/drift reports the held-out
-seeds).
+seeds). A concept drift counts from its first outcomes, a gradual one from the day its
+strength in force reaches the step change's default (benchmarks/drift's ``due_run``).
 A scenario can change who the customers are (``weights``), what the service receives
 (``inputs``), and who churns (``outcomes``). ``touches`` names the features it moves: a
 change in one or two features is expected to be flagged as a warning that names them.
@@ -153,7 +154,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
     Scenario("concept_drift", "concept", "the inputs keep their distribution; long-tenure "
              f"customers with high bills (tenure >= {LONG_TENURE_MONTHS}, monthly charges >= "
              f"{HIGH_BILL_USD:g}) churn with this probability, whatever they did before",
-             "churn probability in the segment", 0.3, (0.1, 0.2, 0.3, 0.5, 0.8)),
+             "churn probability in the segment", 0.5, (0.1, 0.2, 0.3, 0.5, 0.8)),
     Scenario("mixed", "covariate", "data_drift and concept_drift (at its default) together",
              "mix strength", 0.3, (0.1, 0.2, 0.3, 0.5)),
 )}

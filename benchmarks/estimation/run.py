@@ -158,7 +158,7 @@ def simulate(bench: Bench, estimator: Estimator, setting: Setting, seed: int, da
         labelled = (pd.concat(window, ignore_index=True) if window
                     else pd.DataFrame(columns=["MonthlyCharges", PREDICTION, LABEL]))
         performance = live_performance(labelled, deployed.threshold, deployed.baseline,
-                                       monitoring.business)
+                                       monitoring.business, deployed.calibration)
         estimate = estimator.estimate(score)
         on_window = estimator.estimate(labelled[PREDICTION].to_numpy(dtype=float))
         rows.append({

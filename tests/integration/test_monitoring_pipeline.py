@@ -133,12 +133,17 @@ def test_concept_drift_shows_in_performance_not_in_inputs(
     steady, _ = monitor(zenml_client, url, champion, before)
     assert steady.performance.labelled_rows == 600
     assert not steady.performance_degraded, steady.reasons
+    assert steady.performance.outcomes is not None  # tested against v1's holdout
 
     changed, _ = monitor(zenml_client, url, champion, after)
     performance = changed.performance
     assert not changed.drift_detected, changed.reasons
     assert changed.performance_degraded and changed.recommended_action == "retrain"
     assert performance.roc_auc < performance.baseline_roc_auc - 0.05
+    # The outcome test names the change: more churn than the scores expect.
+    assert performance.outcomes.churn_rate > performance.outcomes.expected_churn_rate + 0.05
+    assert any(r.startswith("act: outcomes no longer follow the scores")
+               for r in changed.reasons), changed.reasons
     rows = log.outcomes_between(after.start, after.end, champion.version)
     assert len(rows) == 600 and np.mean([r["churned"] for r in rows]) > 0.3
     log.close()

@@ -225,13 +225,13 @@ def latest_answered(connection: Connection, customer_id: str) -> str | None:
     return connection.execute(query).scalar()
 
 
-def answered_for(connection: Connection, request_id: str) -> tuple[bool, str | None]:
-    """(whether ``request_id`` was answered, the customer it was for)."""
-    query = select(predictions.c.customer_id).where(
-        predictions.c.request_id == request_id, predictions.c.shadow.is_(False),
+def answered_customers(connection: Connection, request_ids: list[str]
+                       ) -> dict[str, str | None]:
+    """Of ``request_ids``, the answered ones, with the customer each was for."""
+    query = select(predictions.c.request_id, predictions.c.customer_id).where(
+        predictions.c.request_id.in_(request_ids), predictions.c.shadow.is_(False),
         predictions.c.status == "ok")
-    row = connection.execute(query).first()
-    return (row is not None, row.customer_id if row else None)
+    return {row.request_id: row.customer_id for row in connection.execute(query)}
 
 
 def log_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

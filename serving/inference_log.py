@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from churnops.inference_log import (
     InferenceLogReader,
     PredictionRecord,
-    answered_for,
+    answered_customers,
     feedback,
     latest_answered,
     predictions,
@@ -86,27 +86,55 @@ class InferenceLog(InferenceLogReader):
             return self._record(items)
 
     def _record(self, items: Sequence[Feedback]) -> list[RecordedFeedback]:
+        """Three statements for a batch, whatever its size: the predictions named, the
+        outcomes they already have, and one insert of the new ones."""
         now = datetime.now(UTC)
-        results: list[RecordedFeedback] = []
         with self.engine.begin() as connection:
-            for index, outcome in enumerate(items):
-                request_id = _prediction_of(connection, index, outcome)
-                existing = _outcome_of(connection, request_id)
-                if existing is None:
-                    row = {"ts": now, "customer_id": outcome.customer_id,
-                           "request_id": request_id, "churned": outcome.churned}
-                    row_id = connection.execute(insert(feedback), row).inserted_primary_key[0]
-                    existing = RecordedFeedback(row_id, outcome.customer_id, request_id,
-                                               outcome.churned, created=True)
-                elif existing.churned != outcome.churned:
+            answered = _answered(connection, {o.request_id for o in items if o.request_id})
+            request_ids = [_prediction_of(connection, index, outcome, answered)
+                           for index, outcome in enumerate(items)]
+            recorded = _outcomes_of(connection, set(request_ids))
+            new: dict[str, Feedback] = {}
+            for index, (outcome, request_id) in enumerate(zip(items, request_ids, strict=True)):
+                known = recorded.get(request_id) or new.get(request_id)
+                if known is None:
+                    new[request_id] = outcome
+                elif known.churned != outcome.churned:
                     raise ConflictingFeedbackError(
                         index, f"request {request_id} already has the outcome churned="
-                               f"{str(existing.churned).lower()}; a different one is refused")
-                results.append(existing)
+                               f"{str(known.churned).lower()}; a different one is refused")
+            if new:
+                rows = [{"ts": now, "customer_id": o.customer_id, "request_id": request_id,
+                         "churned": o.churned} for request_id, o in new.items()]
+                ids = connection.execute(
+                    insert(feedback).returning(feedback.c.id, sort_by_parameter_order=True),
+                    rows).scalars().all()
+                recorded |= {request_id: RecordedFeedback(row_id, o.customer_id, request_id,
+                                                          o.churned, created=True)
+                             for row_id, (request_id, o) in zip(ids, new.items(), strict=True)}
+        results: list[RecordedFeedback] = []
+        returned: set[str] = set()
+        for request_id in request_ids:
+            first = recorded[request_id]
+            # A repeat within the batch is not created a second time.
+            results.append(first if request_id not in returned else
+                           RecordedFeedback(first.id, first.customer_id, request_id,
+                                            first.churned, created=False))
+            returned.add(request_id)
         return results
 
 
-def _prediction_of(connection: Connection, index: int, outcome: Feedback) -> str:
+def _answered(connection: Connection, request_ids: set[str]) -> dict[str, str | None]:
+    """Of ``request_ids``, the answered ones, with the customer each was for."""
+    found: dict[str, str | None] = {}
+    ordered = sorted(request_ids)
+    for start in range(0, len(ordered), _IN_LIST_ROWS):
+        found |= answered_customers(connection, ordered[start:start + _IN_LIST_ROWS])
+    return found
+
+
+def _prediction_of(connection: Connection, index: int, outcome: Feedback,
+                   answered: dict[str, str | None]) -> str:
     """The request an outcome is about, by the rule in ``record_feedback``."""
     if outcome.request_id is None:
         latest = latest_answered(connection, outcome.customer_id)
@@ -115,10 +143,10 @@ def _prediction_of(connection: Connection, index: int, outcome: Feedback) -> str
                 index, f"customer {outcome.customer_id} has no answered prediction to "
                        "judge; send the request_id of the prediction")
         return latest
-    answered, customer_id = answered_for(connection, outcome.request_id)
-    if not answered:
+    if outcome.request_id not in answered:
         raise UnknownPredictionError(
             index, f"no answered prediction has request_id {outcome.request_id}")
+    customer_id = answered[outcome.request_id]
     if customer_id not in (None, outcome.customer_id):
         raise ConflictingFeedbackError(
             index, f"request {outcome.request_id} was for customer {customer_id}, "
@@ -126,10 +154,20 @@ def _prediction_of(connection: Connection, index: int, outcome: Feedback) -> str
     return outcome.request_id
 
 
-def _outcome_of(connection: Connection, request_id: str) -> RecordedFeedback | None:
-    row = connection.execute(
-        select(feedback.c.id, feedback.c.customer_id, feedback.c.churned)
-        .where(feedback.c.request_id == request_id)).first()
-    if row is None:
-        return None
-    return RecordedFeedback(row.id, row.customer_id, request_id, row.churned, created=False)
+def _outcomes_of(connection: Connection, request_ids: set[str]
+                 ) -> dict[str, RecordedFeedback]:
+    """The outcomes already recorded for ``request_ids``."""
+    ordered, found = sorted(request_ids), {}
+    for start in range(0, len(ordered), _IN_LIST_ROWS):
+        rows = connection.execute(
+            select(feedback.c.id, feedback.c.customer_id, feedback.c.request_id,
+                   feedback.c.churned)
+            .where(feedback.c.request_id.in_(ordered[start:start + _IN_LIST_ROWS])))
+        found |= {row.request_id: RecordedFeedback(row.id, row.customer_id, row.request_id,
+                                                   row.churned, created=False)
+                  for row in rows}
+    return found
+
+
+_IN_LIST_ROWS = 500
+"""Request ids per ``IN (...)`` list: under SQLite's bound-parameter limit."""

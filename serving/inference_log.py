@@ -86,8 +86,9 @@ class InferenceLog(InferenceLogReader):
             return self._record(items)
 
     def _record(self, items: Sequence[Feedback]) -> list[RecordedFeedback]:
-        """Three statements for a batch, whatever its size: the predictions named, the
-        outcomes they already have, and one insert of the new ones."""
+        """Three statements for a batch of outcomes sent with their ``request_id``,
+        whatever its size: the predictions named, the outcomes they already have, and one
+        insert of the new ones. An outcome without one looks up the customer's latest."""
         now = datetime.now(UTC)
         with self.engine.begin() as connection:
             answered = _answered(connection, {o.request_id for o in items if o.request_id})

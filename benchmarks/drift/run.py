@@ -23,10 +23,11 @@ window, and `decide`. Two sets of seeds never meet:
    four days of labelled production, and scored against the same fixed reference);
 2. power: each scenario of simulation/scenarios.py over its strength grid, drift from day 4;
    flagged when an act finding (or, for a scenario that moves one or two features, a
-   warning naming one of them) comes on the onset day or the next. `gradual` reports the
-   days until the first flag; `concept_drift` the days until live performance acts, and the
-   share acting within two runs of the onset day's outcomes (they come `label_delay_days`
-   late: nothing can see a concept drift before).
+   warning naming one of them) comes on the onset day or the next. `gradual` and
+   `concept_drift` report the days until the first flag, and the share flagged within two
+   runs of their own onset (`due_run`): for a concept drift, the onset day's outcomes, which
+   come `label_delay_days` late (nothing can see it before); for a gradual one, the day its
+   strength in force reaches the step change's default.
 
 The baseline, on the same days and reference: the previous release's rule (`previous_rule`:
 Evidently's default tests, act when 40 % of the features drift, p(churn) at p < 0.001, or any

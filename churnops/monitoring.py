@@ -256,22 +256,20 @@ def performance_findings(performance: PerformanceFigures | None,
     in who churns at a given score (``outcome_findings``)."""
     if performance is None:
         return []
-    if performance.labelled_rows < settings.min_labels or performance.roc_auc is None:
+    live = performance.roc_auc
+    if performance.labelled_rows < settings.min_labels or live is None:
         return [Finding(severity="info", kind="window",
                         message=f"{performance.labelled_rows} labelled rows "
                                 f"(< {settings.min_labels}): no performance verdict")]
-    return drop_findings(performance, settings) + outcome_findings(performance.outcomes,
-                                                                   settings)
+    return drop_findings(performance, live, settings) + outcome_findings(
+        performance.outcomes, settings)
 
 
-def drop_findings(performance: PerformanceFigures, settings: MonitoringSettings
+def drop_findings(performance: PerformanceFigures, live: float, settings: MonitoringSettings
                   ) -> list[Finding]:
-    """Act when live ROC-AUC is more than ``max_roc_auc_drop`` below the training-time figure
-    and that drop is significant at half of ``alpha`` (one-sided; Hanley-McNeil standard
-    errors of both figures, the holdout being a sample too)."""
-    live = performance.roc_auc
-    if live is None:
-        return []
+    """Act when ``live`` ROC-AUC is more than ``max_roc_auc_drop`` below the training-time
+    figure and that drop is significant at half of ``alpha`` (one-sided; Hanley-McNeil
+    standard errors of both figures, the holdout being a sample too)."""
     baseline = performance.baseline_roc_auc
     drop = baseline - live
     error = auc_standard_error(live, performance.positives,

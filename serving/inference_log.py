@@ -5,8 +5,8 @@ The tables, their reading and the log's guarantees are in ``churnops.inference_l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import insert, select
@@ -114,23 +114,18 @@ class InferenceLog(InferenceLogReader):
                                                           o.churned, created=True)
                              for row_id, (request_id, o) in zip(ids, new.items(), strict=True)}
         results: list[RecordedFeedback] = []
-        returned: set[str] = set()
         for request_id in request_ids:
-            first = recorded[request_id]
+            results.append(recorded[request_id])
             # A repeat within the batch is not created a second time.
-            results.append(first if request_id not in returned else
-                           RecordedFeedback(first.id, first.customer_id, request_id,
-                                            first.churned, created=False))
-            returned.add(request_id)
+            recorded[request_id] = replace(recorded[request_id], created=False)
         return results
 
 
 def _answered(connection: Connection, request_ids: set[str]) -> dict[str, str | None]:
     """Of ``request_ids``, the answered ones, with the customer each was for."""
     found: dict[str, str | None] = {}
-    ordered = sorted(request_ids)
-    for start in range(0, len(ordered), _IN_LIST_ROWS):
-        found |= answered_customers(connection, ordered[start:start + _IN_LIST_ROWS])
+    for part in _in_lists(request_ids):
+        found |= answered_customers(connection, part)
     return found
 
 
@@ -158,17 +153,20 @@ def _prediction_of(connection: Connection, index: int, outcome: Feedback,
 def _outcomes_of(connection: Connection, request_ids: set[str]
                  ) -> dict[str, RecordedFeedback]:
     """The outcomes already recorded for ``request_ids``."""
-    ordered, found = sorted(request_ids), {}
-    for start in range(0, len(ordered), _IN_LIST_ROWS):
+    found: dict[str, RecordedFeedback] = {}
+    for part in _in_lists(request_ids):
         rows = connection.execute(
             select(feedback.c.id, feedback.c.customer_id, feedback.c.request_id,
                    feedback.c.churned)
-            .where(feedback.c.request_id.in_(ordered[start:start + _IN_LIST_ROWS])))
+            .where(feedback.c.request_id.in_(part)))
         found |= {row.request_id: RecordedFeedback(row.id, row.customer_id, row.request_id,
                                                    row.churned, created=False)
                   for row in rows}
     return found
 
 
-_IN_LIST_ROWS = 500
-"""Request ids per ``IN (...)`` list: under SQLite's bound-parameter limit."""
+def _in_lists(request_ids: set[str], size: int = 500) -> Iterator[list[str]]:
+    """The ids in ``IN (...)`` lists of ``size``: under SQLite's bound-parameter limit."""
+    ordered = sorted(request_ids)
+    for start in range(0, len(ordered), size):
+        yield ordered[start:start + size]

@@ -133,13 +133,14 @@ def load_deployed(version: str | None) -> Deployed:
     frame = drift_reference(mirror)
     reference = frame[FEATURES].assign(**{PREDICTION: model.predict_proba(frame[FEATURES])[:, 1]})
     churned = data.label(frame).to_numpy()
-    holdout = (frame if mirror.get_artifact("reference_set") is None
-               else mirror.get_artifact("holdout_set").load())
+    # The first version's holdout is the reference pool itself: scored once.
+    calibration = (pd.DataFrame({PREDICTION: reference[PREDICTION].to_numpy(), LABEL: churned})
+                   if mirror.get_artifact("reference_set") is None
+                   else _outcomes(model, mirror.get_artifact("holdout_set").load()))
     return Deployed(
         version=version, model=model, threshold=evaluation.threshold,
         baseline=holdout_baseline(evaluation), reference=reference, reference_churned=churned,
-        train_set=mirror.get_artifact("train_set").load(),
-        calibration=_outcomes(model, holdout))
+        train_set=mirror.get_artifact("train_set").load(), calibration=calibration)
 
 
 def _outcomes(model: Any, frame: pd.DataFrame) -> pd.DataFrame:

@@ -240,15 +240,20 @@ def postgres_database(url: str | None) -> Iterator[str | None]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def by_stage(results: list[dict[str, Any]]) -> dict[str, list[tuple[int, float]]]:
+    """Per stage, (customers, seconds) in the order measured."""
+    stages: dict[str, list[tuple[int, float]]] = {}
+    for row in results:
+        stages.setdefault(row["stage"], []).append((row["size"], row["seconds"]))
+    return stages
+
+
 def slopes(results: list[dict[str, Any]]) -> dict[str, list[tuple[int, int, float]]]:
     """Per stage, the log-log slope of its time between consecutive sizes."""
-    by_stage: dict[str, list[tuple[int, float]]] = {}
-    for row in results:
-        by_stage.setdefault(row["stage"], []).append((row["size"], row["seconds"]))
     return {stage: [(a, b, float(np.log(tb / ta) / np.log(b / a)))
                     for (a, ta), (b, tb) in zip(points, points[1:], strict=False)
                     if ta > 0 and tb > 0]
-            for stage, points in by_stage.items()}
+            for stage, points in by_stage(results).items()}
 
 
 def plot(results: list[dict[str, Any]], path: Path) -> None:
@@ -258,10 +263,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axis = plt.subplots(figsize=(7, 5))
-    stages: dict[str, list[tuple[int, float]]] = {}
-    for row in results:
-        stages.setdefault(row["stage"], []).append((row["size"], row["seconds"]))
-    for stage, points in stages.items():
+    for stage, points in by_stage(results).items():
         sizes, seconds = zip(*points, strict=True)
         fitted = np.polyfit(np.log(sizes), np.log(seconds), 1)[0] if len(sizes) > 1 else 0
         axis.loglog(sizes, seconds, "o-", label=f"{stage} (slope {fitted:.2f})")
